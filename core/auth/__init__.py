@@ -1,0 +1,1 @@
+"""Accounts, roles, sessions (HTML) and bearer tokens (API)."""

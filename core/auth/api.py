@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from litestar import Controller, Request, get, post
+
+from core.auth import service
+from core.auth.permissions import Actor
+from core.auth.schemas import BrandRoleOut, MeOut, SignupIn, TokenIn, TokenOut
+from core.web import client_address, login_required
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+
+def me_out(actor: Actor) -> MeOut:
+    return MeOut(
+        id=actor.user_id,
+        email=actor.email,
+        display_name=actor.display_name,
+        locale=actor.locale,
+        roles=sorted(actor.roles),
+        brands=[BrandRoleOut(brand_id=b, role=r) for b, r in sorted(actor.brand_roles.items())],
+    )
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post("/signup", status_code=201)
+    async def signup(self, data: SignupIn, session: AsyncSession, runtime: Runtime) -> TokenOut:
+        """Create an account and return a bearer token for it."""
+        user = await service.signup(
+            session, runtime, email=data.email, password=data.password, display_name=data.display_name,
+            locale=data.locale, roles=("creator",) if data.creator else (),
+        )
+        await session.commit()
+        token, expires = service.issue_token(runtime, user)
+        return TokenOut(access_token=token, token_type="Bearer", expires_at=expires)
+
+    @post("/token", status_code=200)
+    async def token(self, data: TokenIn, request: Request, session: AsyncSession, runtime: Runtime) -> TokenOut:
+        """Exchange email and password for a bearer token. Rate-limited per email and address."""
+        user = await service.authenticate(session, runtime, email=data.email, password=data.password, client=client_address(request))
+        token, expires = service.issue_token(runtime, user)
+        return TokenOut(access_token=token, token_type="Bearer", expires_at=expires)
+
+    @post("/logout-everywhere", status_code=204, guards=[login_required])
+    async def logout_everywhere(self, session: AsyncSession, actor: Actor | None) -> None:
+        """Revoke every session and token of the caller."""
+        assert actor is not None
+        await service.logout_everywhere(session, actor.user_id)
+        await session.commit()
+
+
+@get("/me", guards=[login_required], tags=["auth"])
+async def me(actor: Actor | None) -> MeOut:
+    """The caller's account, roles and brand memberships."""
+    assert actor is not None
+    return me_out(actor)

@@ -1,0 +1,186 @@
+"""Sign-up, login (rate-limited), actors and API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.security.jwt import Token
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.auth.models import GRANTABLE_ROLES, Role, User, UserRole
+from core.auth.permissions import Actor
+from core.catalog.models import BrandMember
+from core.errors import Conflict, NotAuthenticated, Throttled, ValidationFailed
+from core.events import record_event
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash("zhongcao-timing-equaliser")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+LOCALES = ("zh-CN", "en")
+JWT_ALGORITHM = "HS256"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+def validate_signup(email: str, password: str, display_name: str) -> None:
+    problems = {}
+    if not EMAIL_RE.match(email):
+        problems["email"] = "enter a valid email address"
+    if len(password) < 8:
+        problems["password"] = "use at least 8 characters"
+    elif len(password) > 256:
+        problems["password"] = "use at most 256 characters"
+    if not display_name.strip() or len(display_name) > 80:
+        problems["display_name"] = "enter a name of 1-80 characters"
+    if problems:
+        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in problems.items()), extra={"fields": problems})
+
+
+async def signup(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    locale: str = "zh-CN",
+    roles: tuple[str, ...] = (),
+) -> User:
+    """Create an account. `roles` may only ask for `creator` here; staff is granted by staff."""
+    email = normalise_email(email)
+    validate_signup(email, password, display_name)
+    if locale not in LOCALES:
+        locale = runtime.settings.default_locale
+    if set(roles) - {Role.CREATOR}:
+        raise ValidationFailed("only the creator role can be chosen at sign-up")
+    user = User(email=email, password_hash=await hash_password(password), display_name=display_name.strip(), locale=locale)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Conflict("an account with this email already exists", extra={"fields": {"email": "already registered"}}) from exc
+    for role in roles:
+        session.add(UserRole(user_id=user.id, role=role))
+    record_event(session, runtime, "user.signed_up", {"user_id": user.id, "roles": list(roles)})
+    await session.flush()
+    return user
+
+
+async def grant_role(session: AsyncSession, user_id: int, role: str) -> None:
+    if role not in GRANTABLE_ROLES:
+        raise ValidationFailed(f"role {role!r} cannot be granted")
+    if await session.get(UserRole, (user_id, role)) is None:
+        session.add(UserRole(user_id=user_id, role=role))
+        await session.flush()
+
+
+class LoginLimiter:
+    """Counts failed logins per email and per client address in the runtime's store
+    (memory when embedded, Redis in production), over a sliding window."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.store = runtime.stores.get("login_attempts")
+        self.limit = runtime.settings.login_attempts
+        self.window = runtime.settings.login_window_seconds
+
+    @staticmethod
+    def _keys(email: str, client: str) -> list[tuple[str, int]]:
+        digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+        return [(f"email:{digest}", 1), (f"ip:{client}", 4)]
+
+    async def check(self, email: str, client: str) -> None:
+        for key, factor in self._keys(email, client):
+            raw = await self.store.get(key)
+            if raw is not None and int(raw) >= self.limit * factor:
+                retry = await self.store.expires_in(key) or self.window
+                raise Throttled("too many failed logins; try again later", retry_after=max(1, int(retry)))
+
+    async def failed(self, email: str, client: str) -> None:
+        for key, _factor in self._keys(email, client):
+            raw = await self.store.get(key)
+            await self.store.set(key, str(int(raw or 0) + 1), expires_in=self.window)
+
+    async def succeeded(self, email: str, client: str) -> None:
+        await self.store.delete(self._keys(email, client)[0][0])
+
+
+async def authenticate(session: AsyncSession, runtime: Runtime, *, email: str, password: str, client: str) -> User:
+    email = normalise_email(email)
+    limiter = LoginLimiter(runtime)
+    await limiter.check(email, client)
+    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok or not user.is_active:
+        await limiter.failed(email, client)
+        raise NotAuthenticated("wrong email or password")
+    await limiter.succeeded(email, client)
+    return user
+
+
+async def load_actor(session: AsyncSession, user_id: int, epoch: int | None = None) -> Actor | None:
+    """The actor for a session or token, or None if the user is gone, inactive or logged out."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active or (epoch is not None and epoch != user.auth_epoch):
+        return None
+    roles = {Role.SHOPPER.value}
+    roles.update((await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars())
+    brand_roles = dict((await session.execute(select(BrandMember.brand_id, BrandMember.role).where(BrandMember.user_id == user_id))).all())
+    if brand_roles:
+        roles.add(Role.BRAND_MEMBER.value)
+    return Actor(user_id=user.id, email=user.email, display_name=user.display_name, locale=user.locale, roles=frozenset(roles), brand_roles=brand_roles)
+
+
+async def logout_everywhere(session: AsyncSession, user_id: int) -> None:
+    user = await session.get(User, user_id)
+    if user is not None:
+        user.auth_epoch = user.auth_epoch + 1
+        await session.flush()
+
+
+def issue_token(runtime: Runtime, user: User) -> tuple[str, datetime]:
+    expires = datetime.now(UTC) + timedelta(seconds=runtime.settings.token_ttl_seconds)
+    token = Token(exp=expires, sub=str(user.id), iss="zhongcao", extras={"ep": user.auth_epoch})
+    return token.encode(runtime.token_secret, JWT_ALGORITHM), expires
+
+
+def read_token(runtime: Runtime, encoded: str) -> tuple[int, int] | None:
+    """(user_id, epoch) from a valid token, else None."""
+    try:
+        token = Token.decode(encoded, runtime.token_secret, JWT_ALGORITHM, issuer="zhongcao")
+        return int(token.sub), int(token.extras.get("ep", 0))
+    except Exception:  # noqa: BLE001 - any bad token is simply anonymous
+        return None
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())

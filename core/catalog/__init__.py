@@ -1,0 +1,1 @@
+"""Catalog: brands (merchants) and, with the commerce issue, products."""

@@ -1,0 +1,188 @@
+"""`zhongcao`: plugins, db, worker, demo, serve. Plugins add commands by hook."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from core.plugin_manager import PluginError
+
+
+def _runtime():  # noqa: ANN202
+    from core.runtime import create_runtime
+
+    try:
+        return create_runtime()
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def cli() -> None:
+    """Zhongcao (种草): creator-led commerce engine."""
+
+
+@cli.command("plugins")
+def plugins_cmd() -> None:
+    """List loaded plugins with their version and the hooks they implement."""
+    runtime = _runtime()
+    for info in runtime.pm.plugins_info():
+        click.echo(f"{info.name:<16} {info.version:<10} {info.kind:<8} {info.module}")
+        click.echo(f"{'':<16} hooks: {', '.join(info.hooks) or '-'}")
+
+
+@cli.group("db")
+def db() -> None:
+    """Database migrations (Alembic, one branch per plugin)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade every branch to its head. Running it twice is a no-op."""
+    from core import migrate
+
+    runtime = _runtime()
+    asyncio.run(_with_dispose(runtime, migrate.upgrade(runtime)))
+    click.echo("database is at heads")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Report drift between the models and the migrated database (exit 1 on drift)."""
+    from core import migrate
+
+    runtime = _runtime()
+    drift = asyncio.run(_with_dispose(runtime, migrate.check(runtime)))
+    if drift:
+        click.echo(f"drift: {drift}", err=True)
+        sys.exit(1)
+    click.echo("no drift: models match the migrations")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--branch", default="core", show_default=True, help="core or a plugin's branch label")
+@click.option("--empty", is_flag=True, help="no autogenerate")
+def db_revision(message: str, branch: str, empty: bool) -> None:
+    """Autogenerate a revision on one branch."""
+    from core import migrate
+
+    migrate.revision(_runtime(), message, branch, autogenerate=not empty)
+
+
+@db.command("heads")
+def db_heads() -> None:
+    """Show each branch's head revision."""
+    from core import migrate
+
+    for label, heads in sorted(migrate.branch_heads(_runtime()).items()):
+        click.echo(f"{label}: {', '.join(heads)}")
+
+
+async def _with_dispose(runtime, coro):  # noqa: ANN001, ANN202
+    try:
+        return await coro
+    finally:
+        await runtime.dispose_loop_databases()
+
+
+@cli.command("worker")
+@click.option("--threads", default=4, show_default=True)
+@click.option("--queues", default="", help="comma-separated queue names (default: all)")
+def worker(threads: int, queues: str) -> None:
+    """Run Dramatiq workers (and the outbox relay) for this runtime's broker."""
+    runtime = _runtime()
+    if not runtime.settings.redis_url:
+        click.echo("note: no ZHONGCAO_REDIS_URL; the web process already runs jobs in-process", err=True)
+
+    async def main() -> None:
+        await runtime.start(worker=False, relay=True)
+        runtime.jobs.start_worker(threads=threads, queues=set(filter(None, queues.split(","))) or None)
+        click.echo(f"worker running ({type(runtime.jobs.broker).__name__}, {threads} threads); Ctrl-C stops")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runtime.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+async def seed(runtime) -> None:  # noqa: ANN001
+    """Migrate, then run every `seed_demo` hook in one transaction."""
+    import inspect
+
+    from core import migrate
+
+    await migrate.upgrade(runtime)
+    async with runtime.db.session() as session:
+        for result in runtime.pm.hook.seed_demo(session=session, runtime=runtime):
+            if inspect.isawaitable(result):
+                await result
+        await session.commit()
+
+
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--seed-only", is_flag=True, help="migrate and seed, then exit")
+def demo(host: str, port: int, seed_only: bool) -> None:
+    """Migrate, seed demo data, and serve the storefront and creator portal."""
+    runtime = _runtime()
+    asyncio.run(_with_dispose(runtime, seed(runtime)))
+    if seed_only:
+        click.echo("demo data ready")
+        return
+    from core.defaults.demo import DEMO_PASSWORD, DEMO_USERS
+
+    base = f"http://{host}:{port}"
+    click.echo(f"\n  Zhongcao demo (embedded mode: SQLite, in-process jobs, sandbox payments)\n")
+    click.echo(f"  storefront      {base}/")
+    click.echo(f"  creator portal  {base}/creator")
+    click.echo(f"  API docs        {base}/schema")
+    click.echo(f"  accounts        {', '.join(e for e, _, _ in DEMO_USERS)}  password: {DEMO_PASSWORD}\n")
+    _serve(runtime, host, port)
+
+
+def _serve(runtime, host: str, port: int) -> None:  # noqa: ANN001
+    import uvicorn
+
+    from core.app import create_app
+
+    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level="warning", access_log=False)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help=">1 needs PostgreSQL and Redis")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve with granian (use several workers only in production mode)."""
+    import os
+
+    os.execvp(
+        "granian",
+        ["granian", "--interface", "asgi", "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "core.asgi:app"],
+    )
+
+
+def main() -> None:
+    try:
+        from core.plugin_manager import build_plugin_manager
+        from core.settings import Settings
+
+        settings = Settings()
+        pm = build_plugin_manager(disabled=settings.disabled_plugins)
+        pm.hook.register_cli_commands(cli=cli)
+    except PluginError as exc:
+        # still let `zhongcao --help` and friends run; commands that need plugins report it
+        click.echo(f"warning: {exc}", err=True)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The core's zh-CN strings (English is the message id)."""
+
+CORE_TRANSLATIONS = {
+    "zh-CN": {
+        "Bad request": "请求有误",
+        "Invalid request": "请求无效",
+        "Invalid input": "输入有误",
+        "Login required": "请先登录",
+        "Forbidden": "没有权限",
+        "Not found": "页面不存在",
+        "Conflict": "冲突",
+        "Too many attempts": "尝试次数过多",
+        "Too many requests": "请求过于频繁",
+        "Server error": "服务器开小差了",
+        "Method not allowed": "不支持的请求方式",
+        "Request body too large": "提交的内容过大",
+        "Back to home": "返回首页",
+        "Test mode": "测试模式",
+        "Payments run in sandbox test mode: no real money moves.": "支付处于沙盒测试模式：不会产生真实扣款。",
+        "Log in": "登录",
+        "Log out": "退出",
+        "Sign up": "注册",
+        "Email": "邮箱",
+        "Password": "密码",
+        "Name": "昵称",
+        "Language": "语言",
+        "I am a creator (KOL/KOC)": "我是创作者（KOL/KOC）",
+        "No account yet?": "还没有账号？",
+        "Already have an account?": "已有账号？",
+        "Create account": "创建账号",
+        "Welcome back": "欢迎回来",
+        "Join Zhongcao": "加入种草",
+        "Creator portal": "创作者中心",
+    }
+}

@@ -1,0 +1,141 @@
+"""Every hook a Zhongcao plugin can implement.
+
+Rules (see docs/plugins.md for examples):
+- Call and implement hooks with keyword arguments only.
+- Registration hooks are synchronous and run once, while `create_app` builds the app.
+- Runtime hooks may be `async def`; the core awaits whatever is awaitable.
+- No async hook is `firstresult` (a coroutine is never None).
+- Money never depends on plugin order: where order matters the core sorts by an explicit priority.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core import hookspec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    import click
+    from jinja2 import Environment
+    from litestar import Litestar
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.events import Event
+    from core.jobs import Job
+    from core.runtime import Runtime
+
+
+# ---------------------------------------------------------------- registration
+
+
+@hookspec
+def register_models() -> Iterable[type]:
+    """Return the SQLAlchemy model classes the plugin defines on `core.db.Base`.
+
+    Importing them is enough for SQLAlchemy; returning them lets the core check that
+    every plugin table carries the plugin's prefix and that Alembic sees it.
+    """
+
+
+@hookspec
+def register_migrations() -> tuple[str, Path] | None:
+    """Return `(branch_label, versions_folder)` for the plugin's own Alembic branch.
+
+    The branch must use `branch_labels=(<plugin name>,)` and `depends_on` the core
+    revision it needs. `zhongcao db upgrade` upgrades every branch's head.
+    """
+
+
+@hookspec
+def register_routes(surface: str) -> Iterable[Any]:
+    """Return Litestar route handlers, controllers or routers for one surface.
+
+    `surface` is `"api"`, `"storefront"` or `"creator_portal"`. The core mounts them under
+    the plugin's own prefix (`/api/v1/<plugin>`, `/<plugin>`, `/creator/<plugin>`), so a
+    plugin can never shadow a core URL.
+    """
+
+
+@hookspec
+def register_templates() -> Iterable[Path]:
+    """Return template folders. They are searched before the core's, so a plugin can
+    override any storefront or portal template by shipping one with the same name."""
+
+
+@hookspec
+def prepare_jinja_env(env: Environment) -> None:
+    """Adjust the shared Jinja environment once at start-up: filters, globals, tests."""
+
+
+@hookspec
+def register_translations() -> dict[str, dict[str, str]]:
+    """Return `{locale: {message: translation}}` for the plugin's own strings.
+
+    Locales are `"zh-CN"` and `"en"`; templates translate with `{{ _("message") }}`.
+    """
+
+
+@hookspec
+def register_jobs() -> Iterable[Job]:
+    """Return `core.jobs.Job` definitions; the core turns each into a Dramatiq actor on
+    the configured broker (Redis, or the in-process worker). Jobs must be idempotent:
+    Dramatiq delivers at least once."""
+
+
+@hookspec
+def register_event_types() -> dict[str, str]:
+    """Return `{event_type: description}` for the domain events the plugin records.
+
+    `core.events.record_event` refuses unknown types, so a typo fails loudly.
+    """
+
+
+@hookspec
+def register_cli_commands(cli: click.Group) -> None:
+    """Add click commands to the `zhongcao` command-line tool."""
+
+
+@hookspec
+def startup(app: Litestar, runtime: Runtime) -> None:
+    """Run when the web app starts (may be async)."""
+
+
+@hookspec
+def shutdown(app: Litestar, runtime: Runtime) -> None:
+    """Run when the web app stops (may be async)."""
+
+
+# ---------------------------------------------------------------- rendering
+
+
+@hookspec
+def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    """Return an HTML fragment for a named place in a page, or None.
+
+    Slots include `home_main`, `product_aside`, `account_menu`, `creator_dashboard_cards`.
+    `context` holds the page's context (`actor`, `locale`, `_`, plus page objects). The
+    result is inserted as markup: escape whatever you interpolate. Synchronous.
+    """
+
+
+# ---------------------------------------------------------------- runtime
+
+
+@hookspec
+def handle_event(event: Event, runtime: Runtime) -> None:
+    """React to a committed domain event (may be async).
+
+    Runs in a job after the transaction that recorded the event has committed. The
+    core keeps a receipt per (event, plugin), so a handler that succeeded is not run
+    again; one that failed is retried with the same event. It must therefore be
+    idempotent up to its own commit.
+    """
+
+
+@hookspec
+def seed_demo(session: AsyncSession, runtime: Runtime) -> None:
+    """Add the plugin's demo data (may be async). Must be idempotent: `zhongcao demo`
+    runs it on every start. The core's demo users and brands exist already."""

@@ -1,0 +1,38 @@
+"""zh-CN and en. Catalogs come from `register_translations`; English text is the message id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+
+    from core.runtime import Runtime
+
+LOCALES = ("zh-CN", "en")
+LANG_COOKIE = "zc_lang"
+
+
+def translator(runtime: Runtime, locale: str) -> Callable[..., str]:
+    catalog = runtime.translations.get(locale, {})
+
+    def _(message: str, **values: object) -> str:
+        text = catalog.get(message, message)
+        return text.format(**values) if values else text
+
+    return _
+
+
+def pick_locale(connection: ASGIConnection, runtime: Runtime, preferred: str | None = None) -> str:
+    """Cookie, then the account's choice, then Accept-Language, then the default."""
+    chosen = connection.cookies.get(LANG_COOKIE) or preferred
+    if chosen in LOCALES:
+        return chosen
+    for part in connection.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return runtime.settings.default_locale

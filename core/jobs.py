@@ -1,0 +1,147 @@
+"""Dramatiq: Redis broker when ZHONGCAO_REDIS_URL is set, otherwise an in-process worker.
+
+Actors are built from `register_jobs` at start-up and bound to this runtime's broker,
+so there is no global broker. A job function receives the runtime first; `async def`
+jobs run on the worker's own event loop with their own database engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+log = logging.getLogger("zhongcao.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background job. `fn(runtime, *args)`; must be idempotent (at-least-once delivery)."""
+
+    name: str
+    fn: Callable[..., Any]
+    queue: str = "default"
+    max_retries: int = 10
+    min_backoff_ms: int = 500
+    max_backoff_ms: int = 300_000
+    time_limit_ms: int = 600_000
+
+
+class LoopThread:
+    """A private event loop in a daemon thread, for async jobs run by Dramatiq worker threads."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+
+
+def make_broker(redis_url: str | None, namespace: str) -> dramatiq.Broker:
+    if redis_url:
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=redis_url, namespace=namespace)
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    return broker
+
+
+class Jobs:
+    """The runtime's actors, its broker and (when asked) its worker."""
+
+    def __init__(self, runtime: Runtime, broker: dramatiq.Broker) -> None:
+        self.runtime = runtime
+        self.broker = broker
+        self.actors: dict[str, dramatiq.Actor] = {}
+        self._worker: dramatiq.Worker | None = None
+        self._loop: LoopThread | None = None
+        self._loop_lock = threading.Lock()
+
+    def add(self, job: Job) -> dramatiq.Actor:
+        if job.name in self.actors:
+            raise ValueError(f"job {job.name!r} is registered twice")
+        fn = job.fn
+
+        if inspect.iscoroutinefunction(fn):
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return self.worker_loop().run(fn(self.runtime, *args, **kwargs))
+
+        else:
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return fn(self.runtime, *args, **kwargs)
+
+        run.__name__ = job.name.replace(".", "_")
+        actor = dramatiq.Actor(
+            run,
+            broker=self.broker,
+            actor_name=job.name,
+            queue_name=job.queue,
+            priority=0,
+            options={
+                "max_retries": job.max_retries,
+                "min_backoff": job.min_backoff_ms,
+                "max_backoff": job.max_backoff_ms,
+                "time_limit": job.time_limit_ms,
+            },
+        )
+        self.actors[job.name] = actor
+        return actor
+
+    def send(self, name: str, *args: Any, **kwargs: Any) -> dramatiq.Message:
+        """Enqueue a job. Call it only after the database commit that the job relies on."""
+        return self.actors[name].send(*args, **kwargs)
+
+    def worker_loop(self) -> LoopThread:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread("zhongcao-jobs-loop")
+            return self._loop
+
+    def start_worker(self, threads: int = 2, queues: set[str] | None = None) -> dramatiq.Worker:
+        if self._worker is None:
+            self._worker = dramatiq.Worker(self.broker, queues=queues, worker_threads=threads, worker_timeout=100)
+            self._worker.start()
+            log.info("dramatiq worker started (%s, %d threads)", type(self.broker).__name__, threads)
+        return self._worker
+
+    def join(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queued job has run (in-process broker only; used by tests and the demo)."""
+        if isinstance(self.broker, StubBroker):
+            for queue in list(self.broker.queues):
+                self.broker.join(queue, timeout=int(timeout_s * 1000))
+            if self._worker:
+                self._worker.join()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop(timeout=5000)
+            self._worker = None
+        if self._loop is not None:
+            loop, self._loop = self._loop, None
+            if self.runtime is not None:
+                try:
+                    loop.run(self.runtime.dispose_loop_databases(), timeout=5)
+                except Exception:  # noqa: BLE001
+                    log.exception("disposing the job loop's engine failed")
+            loop.stop()
+        self.broker.close()

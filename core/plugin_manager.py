@@ -1,0 +1,146 @@
+"""Build the pluggy plugin manager: no module-level global, one per app."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from core import PROJECT_NAME, __version__, hookspecs
+
+ENTRY_POINT_GROUP = "zhongcao.plugins"
+# The storefront and the creator portal hook in the same way, so the core never imports
+# them and a headless deployment simply disables both.
+SURFACE_GROUP = "zhongcao.surfaces"
+CORE_PLUGIN_NAME = "core"
+log = logging.getLogger("zhongcao.plugins")
+
+
+class PluginError(RuntimeError):
+    """A plugin cannot be loaded; the message names the plugin and, where known, the hook."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    version: str
+    module: str
+    distribution: str | None
+    kind: str = "plugin"  # "core", "surface" or "plugin"
+    hooks: tuple[str, ...] = field(default_factory=tuple)
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus what Zhongcao knows about each plugin."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def plugins_info(self) -> list[PluginInfo]:
+        out = []
+        for name, info in sorted(self.infos.items()):
+            plugin = self.get_plugin(name)
+            hooks = tuple(sorted(h.name for h in self.get_hookcallers(plugin) or ())) if plugin else ()
+            out.append(PluginInfo(info.name, info.version, info.module, info.distribution, info.kind, hooks))
+        return out
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a synchronous hook plugin by plugin and keep who returned what.
+
+        Used where the result belongs under the plugin's name (route prefixes).
+        """
+        caller = getattr(self.hook, hook_name)
+        results = []
+        for impl in reversed(caller.get_hookimpls()):
+            if self.trace_enabled:
+                log.info("hook %s(%s) -> %s", hook_name, ", ".join(kwargs), impl.plugin_name)
+            result = impl.function(**kwargs)
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    trace_enabled = False
+
+
+def _add_tracing(pm: PluginManager) -> None:
+    def before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
+        log.info("hook %s(%s) -> %s", hook_name, ", ".join(kwargs), [i.plugin_name for i in hook_impls])
+
+    def after(outcome: Any, hook_name: str, hook_impls: list, kwargs: dict) -> None:
+        exc = outcome.exception
+        log.info("hook %s done%s", hook_name, f" with {type(exc).__name__}: {exc}" if exc else "")
+
+    pm.trace_enabled = True
+    pm.add_hookcall_monitoring(before, after)
+
+
+def _register(pm: PluginManager, plugin: object, name: str, version: str, dist: str | None, kind: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name!r}: {exc}") from exc
+    except ValueError as exc:
+        raise PluginError(f"plugin {name!r}: {exc}") from exc
+    pm.infos[name] = PluginInfo(name, version, getattr(plugin, "__name__", type(plugin).__name__), dist, kind)
+
+
+def available_plugin_names() -> list[str]:
+    return sorted({ep.name for group in (SURFACE_GROUP, ENTRY_POINT_GROUP) for ep in entry_points(group=group)})
+
+
+def build_plugin_manager(
+    disabled: tuple[str, ...] | list[str] = (),
+    extra: tuple[tuple[str, object], ...] | list[tuple[str, object]] = (),
+    load_entrypoints: bool = True,
+    trace: bool = False,
+) -> PluginManager:
+    """Core defaults first, then entry-point plugins (minus `disabled`), then `extra`.
+
+    `extra` is (name, plugin) pairs registered directly, for tests and embedding.
+    """
+    from core import defaults
+
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    _register(pm, defaults, CORE_PLUGIN_NAME, __version__, PROJECT_NAME, "core")
+
+    eps = []
+    if load_entrypoints:
+        eps = [(ep, "surface") for ep in entry_points(group=SURFACE_GROUP)]
+        eps += [(ep, "plugin") for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)]
+    known = {ep.name for ep, _ in eps} | {name for name, _ in extra}
+    unknown = sorted(set(disabled) - known)
+    if unknown:
+        raise PluginError(
+            f"ZHONGCAO_PLUGINS_DISABLED names unknown plugin(s): {', '.join(unknown)}; "
+            f"installed: {', '.join(sorted(known)) or 'none'}"
+        )
+    seen: set[str] = set()
+    for ep, kind in eps:
+        if ep.name in disabled or ep.name in seen:
+            continue
+        seen.add(ep.name)
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # noqa: BLE001 - report which plugin broke
+            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}") from exc
+        dist = ep.dist.name if ep.dist else None
+        version = getattr(plugin, "__version__", None) or (ep.dist.version if ep.dist else "unknown")
+        _register(pm, plugin, ep.name, version, dist, kind)
+    for name, plugin in extra:
+        if name in disabled:
+            continue
+        _register(pm, plugin, name, getattr(plugin, "__version__", "unknown"), None, "plugin")
+
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
+        raise PluginError(f"plugin {plugin_name!r}: {exc}") from exc
+    if trace:
+        _add_tracing(pm)
+    return pm

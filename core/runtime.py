@@ -1,0 +1,155 @@
+"""The runtime: what `create_app`, the CLI and the worker share, built once from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from core.db import Base, Database
+from core.events import CORE_JOBS, PENDING_KEY, Relay
+from core.jobs import Jobs, make_broker
+from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, build_plugin_manager
+from core.settings import Settings
+
+log = logging.getLogger("zhongcao")
+
+CORE_EVENT_TYPES = {
+    "user.signed_up": "A new account was created.",
+    "brand.member_added": "A user joined a brand's staff.",
+}
+
+
+class Runtime:
+    """Settings, plugins, event types, jobs and the database, for one process."""
+
+    def __init__(self, settings: Settings, pm: PluginManager) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.models = self._collect_models()
+        self.event_types = dict(CORE_EVENT_TYPES)
+        for plugin, types in pm.call_each("register_event_types"):
+            for name, description in types.items():
+                if name in self.event_types:
+                    raise PluginError(f"plugin {plugin!r}: hook register_event_types: event type {name!r} already registered")
+                self.event_types[name] = description
+        self.translations = self._collect_translations()
+        self.stores = self._make_stores()
+        namespace = f"{settings.queue_namespace}"
+        self.jobs = Jobs(self, make_broker(settings.redis_url, namespace))
+        for job in CORE_JOBS:
+            self.jobs.add(job)
+        for plugin, jobs in pm.call_each("register_jobs"):
+            for job in jobs:
+                if plugin != CORE_PLUGIN_NAME and not job.name.startswith(f"{plugin}."):
+                    raise PluginError(f"plugin {plugin!r}: hook register_jobs: job {job.name!r} must start with '{plugin}.'")
+                self.jobs.add(job)
+        self.relay = Relay(self)
+        self._dbs: dict[asyncio.AbstractEventLoop, Database] = {}
+        self._dbs_lock = threading.Lock()
+        self._relay_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- plugins' contributions
+    def _collect_models(self) -> list[type]:
+        models: list[type] = []
+        for plugin, classes in self.pm.call_each("register_models"):
+            for cls in classes:
+                table = getattr(cls, "__tablename__", None)
+                if not isinstance(cls, type) or not issubclass(cls, Base) or table is None:
+                    raise PluginError(f"plugin {plugin!r}: hook register_models: {cls!r} is not a core.db.Base model")
+                kind = self.pm.infos[plugin].kind
+                if kind == "plugin" and not table.startswith(f"{plugin}_"):
+                    raise PluginError(f"plugin {plugin!r}: hook register_models: table {table!r} must start with '{plugin}_'")
+                models.append(cls)
+        return models
+
+    def _collect_translations(self) -> dict[str, dict[str, str]]:
+        merged: dict[str, dict[str, str]] = {}
+        for _plugin, catalog in self.pm.call_each("register_translations"):
+            for locale, messages in catalog.items():
+                merged.setdefault(locale, {}).update(messages)
+        return merged
+
+    def _make_stores(self) -> StoreRegistry:
+        if self.settings.redis_url:
+            from litestar.stores.redis import RedisStore
+
+            root = RedisStore.with_client(url=self.settings.redis_url, namespace=f"{self.settings.queue_namespace}-store")
+            return StoreRegistry(default_factory=lambda name: root.with_namespace(name))
+        return StoreRegistry(default_factory=lambda name: MemoryStore())
+
+    def migration_locations(self) -> list[tuple[str, Path]]:
+        out = []
+        for plugin, result in self.pm.call_each("register_migrations"):
+            label, path = result
+            out.append((label, Path(path)))
+        return out
+
+    # -- database, one engine per event loop (engines are loop-bound)
+    @property
+    def db(self) -> Database:
+        loop = asyncio.get_running_loop()
+        db = self._dbs.get(loop)
+        if db is None:
+            with self._dbs_lock:
+                db = self._dbs.get(loop)
+                if db is None:
+                    if self.settings.is_sqlite:
+                        self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+                    db = Database(self.settings.resolved_database_url)
+                    event.listen(db.sync_session_class, "after_commit", self._after_commit)
+                    event.listen(db.sync_session_class, "after_rollback", _forget_events)
+                    self._dbs[loop] = db
+        return db
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(PENDING_KEY, None) and self._relay_loop is not None:
+            self._relay_loop.call_soon_threadsafe(self.relay.wake)
+
+    async def dispose_loop_databases(self) -> None:
+        db = self._dbs.pop(asyncio.get_running_loop(), None)
+        if db is not None:
+            await db.dispose()
+
+    # -- lifecycle for a process that serves or works
+    async def start(self, *, worker: bool | None = None, relay: bool = True) -> None:
+        if worker if worker is not None else self.settings.run_inprocess_worker:
+            self.jobs.start_worker(threads=2)
+        if relay:
+            self._relay_loop = asyncio.get_running_loop()
+            self.relay.start()
+            self.relay.wake()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        self._relay_loop = None
+        await asyncio.to_thread(self.jobs.stop)
+        await self.dispose_loop_databases()
+
+    @property
+    def session_secret(self) -> bytes:
+        return hashlib.sha256(f"session:{self.settings.signing_key}".encode()).digest()
+
+    @property
+    def token_secret(self) -> str:
+        return hashlib.sha256(f"jwt:{self.settings.signing_key}".encode()).hexdigest()
+
+
+def _forget_events(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+def create_runtime(settings: Settings | None = None, extra_plugins: Any = ()) -> Runtime:
+    settings = settings or Settings()
+    pm = build_plugin_manager(
+        disabled=settings.disabled_plugins, extra=tuple(extra_plugins), trace=settings.trace_plugins
+    )
+    return Runtime(settings, pm)

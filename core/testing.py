@@ -1,0 +1,190 @@
+"""Pytest fixtures for Zhongcao and its plugins (loaded through the `pytest11` entry point).
+
+The backend comes from the environment that `scripts/test.sh` sets:
+- ZHONGCAO_TEST_DATABASE_URL: PostgreSQL (asyncpg) URL; unset means a SQLite file per session.
+- ZHONGCAO_TEST_REDIS_URL: a Redis server for the tests that need one (others skip).
+
+Fixtures:
+- `zc_settings`: Settings for a fresh, migrated database (one per test session).
+- `zc_runtime`: a Runtime on it (`zc_extra_plugins` adds plugins); tables are emptied after each test.
+- `zc_app` / `zc_client`: the Litestar app and an AsyncTestClient with its lifespan running.
+- `zc_make_user`: creates a user (roles, brand membership) and returns it with its password.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from core.settings import Settings
+
+TEST_PASSWORD = "correct horse battery"
+
+
+def test_database_url(tmp_dir: Path) -> str:
+    return os.environ.get("ZHONGCAO_TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_dir / 'test.db'}"
+
+
+def make_test_settings(var_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "var_dir": var_dir,
+        "database_url": database_url,
+        "redis_url": None,
+        "secret_key": "test-secret-key-not-for-production",
+        "plugins_disabled": "",
+        "relay_poll_seconds": 0.2,
+        "queue_namespace": f"zctest-{uuid.uuid4().hex[:8]}",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres_only: runs only on the PostgreSQL backend")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backend = "postgresql" if os.environ.get("ZHONGCAO_TEST_DATABASE_URL") else "sqlite"
+    return f"zhongcao test backend: {backend}; redis: {'yes' if os.environ.get('ZHONGCAO_TEST_REDIS_URL') else 'no'}"
+
+
+@pytest.fixture(scope="session")
+def zc_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("zhongcao-var")
+
+
+@pytest.fixture(scope="session")
+def zc_database_url(zc_var_dir: Path) -> str:
+    return test_database_url(zc_var_dir)
+
+
+@pytest.fixture
+def zc_extra_plugins() -> list[tuple[str, object]]:
+    """Override to register extra plugins (name, module-or-object) for a test module."""
+    return []
+
+
+@pytest.fixture
+def zc_settings(zc_var_dir: Path, zc_database_url: str) -> Settings:
+    return make_test_settings(zc_var_dir, zc_database_url)
+
+
+@pytest.fixture(scope="session")
+async def _zc_migrated(zc_var_dir: Path, zc_database_url: str) -> None:
+    from core import migrate
+    from core.runtime import create_runtime
+
+    runtime = create_runtime(make_test_settings(zc_var_dir, zc_database_url))
+    await _drop_everything(runtime)
+    await migrate.upgrade(runtime)
+    await runtime.dispose_loop_databases()
+
+
+async def _drop_everything(runtime: Any) -> None:
+    async with runtime.db.engine.begin() as conn:
+        if runtime.db.is_sqlite:
+            names = (await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"))).scalars().all()
+            await conn.execute(text("PRAGMA foreign_keys=OFF"))
+            for name in names:
+                await conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+        else:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+
+
+async def empty_tables(runtime: Any) -> None:
+    """Delete every row (but alembic_version) so the next test starts clean."""
+    from core.db import Base
+
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with runtime.db.engine.begin() as conn:
+        if runtime.db.is_sqlite:
+            existing = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
+            for name in tables:
+                if name in existing:
+                    await conn.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            existing = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))).scalars())
+            present = [f'"{n}"' for n in tables if n in existing]
+            if present:
+                await conn.execute(text(f"TRUNCATE {', '.join(present)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins: list) -> AsyncIterator[Any]:
+    from core.runtime import create_runtime
+
+    runtime = create_runtime(zc_settings, zc_extra_plugins)
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+        await empty_tables(runtime)
+        await runtime.dispose_loop_databases()
+
+
+@pytest.fixture
+def zc_app(zc_runtime: Any) -> Any:
+    from core.app import create_app
+
+    return create_app(runtime=zc_runtime)
+
+
+@pytest.fixture
+async def zc_client(zc_app: Any) -> AsyncIterator[Any]:
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=zc_app, base_url="http://testserver.local") as client:
+        yield client
+
+
+@pytest.fixture
+def zc_make_user(zc_runtime: Any) -> Callable[..., Any]:
+    """`await zc_make_user(email=..., roles=("creator",), brand=("slug", "owner"), staff=False)`."""
+    from core.auth.models import User
+    from core.auth.service import grant_role, signup
+    from core.catalog.models import Brand, BrandMember
+
+    async def make(email: str | None = None, *, roles: tuple[str, ...] = (), brand: tuple[str, str] | None = None, staff: bool = False, password: str = TEST_PASSWORD) -> User:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        async with zc_runtime.db.session() as session:
+            user = await signup(session, zc_runtime, email=email, password=password, display_name=email.split("@")[0], roles=roles)
+            if staff:
+                await grant_role(session, user.id, "staff")
+            if brand:
+                slug, role = brand
+                from sqlalchemy import select
+
+                found = (await session.execute(select(Brand).where(Brand.slug == slug))).scalar_one_or_none()
+                if found is None:
+                    found = Brand(slug=slug, name=slug.replace("-", " ").title())
+                    session.add(found)
+                    await session.flush()
+                session.add(BrandMember(brand_id=found.id, user_id=user.id, role=role))
+            await session.commit()
+            return user
+
+    return make
+
+
+async def api_token(client: Any, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    """Authorization header for a user, through the real token endpoint."""
+    response = await client.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def html_login(client: Any, email: str, password: str = TEST_PASSWORD, path: str = "/login") -> Any:
+    """Log in through the HTML form, CSRF token included, as a browser would."""
+    page = await client.get(path)
+    csrf = client.cookies.get("zc_csrf")
+    assert csrf, "the login page must set a CSRF cookie"
+    response = await client.post(path, data={"email": email, "password": password, "_csrf_token": csrf, "next": "/account"}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return response

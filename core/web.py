@@ -1,0 +1,268 @@
+"""What every surface shares: identity, the actor, guards, pages and error rendering."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import msgspec
+from jinja2 import pass_context
+from litestar import Request
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import ASGIMiddleware
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.response import Redirect, Response, Template
+from markupsafe import Markup
+
+from core.auth.permissions import Actor
+from core.auth.service import load_actor, read_token
+from core.errors import DomainError, NotAuthenticated
+from core.i18n import pick_locale, translator
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.handlers import BaseRouteHandler
+    from litestar.types import ASGIApp, Receive, Scope, Send
+
+    from core.runtime import Runtime
+
+log = logging.getLogger("zhongcao.web")
+API_PREFIX = "/api/"
+PORTAL_PREFIX = "/creator"
+_UNSET = object()
+
+
+class Identity(msgspec.Struct, frozen=True):
+    user_id: int
+    epoch: int
+    via: str  # "session" | "token"
+
+
+class SessionIdentity(ASGIMiddleware):
+    """HTML surfaces: who is logged in, from the encrypted session cookie. Never rejects."""
+
+    scopes = ("http", "websocket")  # type: ignore[assignment]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        session = scope.get("session") or {}
+        uid = session.get("uid") if isinstance(session, dict) else None
+        scope["user"] = Identity(int(uid), int(session.get("ep", 0)), "session") if uid else None
+        await next_app(scope, receive, send)
+
+
+class BearerIdentity(ASGIMiddleware):
+    """JSON API: who is calling, from `Authorization: Bearer <jwt>`. Never rejects;
+    guards and services decide what needs an actor."""
+
+    scopes = ("http",)  # type: ignore[assignment]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        scope["user"] = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and token:
+                    found = read_token(scope["app"].state.runtime, token.strip())
+                    if found:
+                        scope["user"] = Identity(found[0], found[1], "token")
+                break
+        await next_app(scope, receive, send)
+
+
+def runtime_of(connection: ASGIConnection) -> Runtime:
+    return connection.app.state.runtime
+
+
+async def current_actor(connection: ASGIConnection) -> Actor | None:
+    """Load the actor once per request (one user row, roles, brand memberships)."""
+    cached = connection.scope.get("zc_actor", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[return-value]
+    ident = connection.scope.get("user")
+    actor = None
+    if isinstance(ident, Identity):
+        async with runtime_of(connection).db.session() as session:
+            actor = await load_actor(session, ident.user_id, ident.epoch)
+    connection.scope["zc_actor"] = actor  # type: ignore[typeddict-unknown-key]
+    return actor
+
+
+async def login_required(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    if await current_actor(connection) is None:
+        raise NotAuthenticated("log in to continue")
+
+
+def role_required(role: str):  # noqa: ANN201
+    async def guard(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+        from core.auth.permissions import require_role
+
+        require_role(await current_actor(connection), role)
+
+    guard.__name__ = f"requires_{role}"
+    return guard
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+async def provide_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def provide_session(request: Request):  # noqa: ANN201
+    async with request.app.state.runtime.db.session() as session:
+        yield session
+
+
+async def provide_actor(request: Request) -> Actor | None:
+    return await current_actor(request)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# ---------------------------------------------------------------- pages
+
+
+def surface_of(path: str) -> str:
+    if path.startswith(API_PREFIX):
+        return "api"
+    return "creator_portal" if path == PORTAL_PREFIX or path.startswith(PORTAL_PREFIX + "/") else "storefront"
+
+
+def build_page_context(request: Request, actor: Actor | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    locale = pick_locale(request, runtime, actor.locale if actor else None)
+    ctx = {
+        "actor": actor,
+        "locale": locale,
+        "_": translator(runtime, locale),
+        "surface": surface_of(request.url.path),
+        "payment_mode": runtime.settings.payment_mode,
+        "current_path": request.url.path,
+        "flash": request.query_params.get("notice"),
+    }
+    if extra:
+        ctx.update(extra)
+    return ctx
+
+
+async def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Template:
+    ctx = build_page_context(request, await current_actor(request), context)
+    return Template(template_name=template, context=ctx, status_code=status_code)
+
+
+def install_jinja_globals(env: Any, runtime: Runtime) -> None:
+    pm = runtime.pm
+
+    @pass_context
+    def slot(ctx: Any, name: str, **extra: Any) -> Markup:
+        context = dict(ctx)
+        context.update(extra)
+        parts = pm.hook.render_slot(slot=name, context=context)
+        return Markup("".join(str(p) for p in reversed(parts) if p))
+
+    def money(amount_minor: int, currency: str) -> str:
+        from core.money import Money
+
+        return Money(amount_minor, currency).format()
+
+    env.globals["slot"] = slot
+    env.filters["money"] = money
+    env.globals["login_url"] = login_url
+
+
+def login_url(path: str) -> str:
+    base = PORTAL_PREFIX + "/login" if surface_of(path) == "creator_portal" else "/login"
+    return f"{base}?next={quote(path)}"
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _problem(request: Request, status: int, title: str, detail: str, slug: str, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Response:
+    return ProblemDetailsException(
+        detail=detail,
+        status_code=status,
+        title=title,
+        type_=f"https://zhongcao.dev/problems/{slug}",
+        instance=request.url.path,
+        extra=extra or None,
+        headers=headers,
+    ).to_response(request)
+
+
+_HTTP_TITLES = {
+    400: ("Bad request", "bad-request"),
+    401: ("Login required", "login-required"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    413: ("Request body too large", "body-too-large"),
+    415: ("Unsupported media type", "unsupported-media-type"),
+    429: ("Too many requests", "throttled"),
+}
+
+
+def _describe(exc: Exception) -> tuple[int, str, str, str, dict[str, Any], dict[str, str]]:
+    """status, title, detail, type slug, extra members, headers."""
+    if isinstance(exc, DomainError):
+        headers = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else {}
+        return exc.status_code, exc.title, exc.detail, exc.type_slug, dict(exc.extra), headers
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        title, slug = _HTTP_TITLES.get(status, ("Error", "http-error"))
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ValidationException) and exc.extra:
+            extra["errors"] = exc.extra
+            title, slug = "Invalid request", "invalid-request"
+        if status >= 500:
+            return status, "Server error", "something went wrong on our side", "server-error", {}, {}
+        return status, title, str(exc.detail), slug, extra, dict(exc.headers or {})
+    return 500, "Server error", "something went wrong on our side", "server-error", {}, {}
+
+
+def _prefers_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "json" in accept and "html" not in accept
+
+
+def handle_exception(request: Request, exc: Exception) -> Response:
+    status, title, detail, slug, extra, headers = _describe(exc)
+    if status >= 500:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    surface = surface_of(request.url.path)
+    if surface == "api" or _prefers_json(request):
+        return _problem(request, status, title, detail, slug, extra, headers)
+    if status == 401:
+        return Redirect(login_url(request.url.path))
+    try:
+        actor = request.scope.get("zc_actor")  # only if already loaded: handlers are synchronous
+        ctx = build_page_context(request, actor if isinstance(actor, Actor) else None, {"status": status, "title": title, "detail": detail})
+        return Template(template_name="error.html", context=ctx, status_code=status, headers=headers or None)
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        log.exception("error page failed")
+        return Response(f"{status} {title}", status_code=status, media_type="text/plain")
+
+
+# ---------------------------------------------------------------- HTML sessions
+
+
+def start_session(request: Request, user: Any) -> None:
+    """Log a user in on the HTML surfaces (encrypted cookie; epoch allows revocation)."""
+    request.set_session({"uid": user.id, "ep": user.auth_epoch})
+    request.scope.pop("zc_actor", None)  # type: ignore[misc]
+
+
+def end_session(request: Request) -> None:
+    request.clear_session()
+    request.scope["zc_actor"] = None  # type: ignore[typeddict-unknown-key]
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

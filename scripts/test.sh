@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The test command: bash scripts/test.sh [pytest args...]
+#
+# Installs what is missing (Debian packages, .venv), starts a throwaway
+# PostgreSQL and Redis on free ports, runs pytest once against SQLite and once
+# against PostgreSQL, then stops both servers and removes their temp dirs.
+# Exits non-zero if either run fails (pytest's "no tests collected" included).
+set -euo pipefail
+
+# A developer's production settings must never leak into the tests.
+while IFS= read -r _var; do
+    if [[ $_var == ZHONGCAO_* ]]; then unset "$_var"; fi
+done < <(compgen -e)
+unset _var
+
+REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=scripts/_lib.sh
+source "$REPO/scripts/_lib.sh"
+
+ensure_apt \
+    'postgresql=/usr/lib/postgresql/*/bin/pg_ctl' \
+    redis-server=redis-server \
+    chromium=chromium \
+    wrk=wrk
+command -v redis-cli >/dev/null 2>&1 || ensure_apt redis-tools=redis-cli
+ensure_venv
+
+PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+[[ -x $PG_BIN/pg_ctl ]] || die "no PostgreSQL binaries under /usr/lib/postgresql"
+
+# ---------------------------------------------------------------- cleanup
+PG_TMP=
+REDIS_TMP=
+PG_UP=0
+REDIS_PORT=
+
+# Postgres refuses to run as root: as root, run its tools as the postgres user.
+as_pg() {
+    if ((EUID == 0)); then
+        (cd "$PG_TMP" && runuser -u postgres -- "$@")
+    else
+        (cd "$PG_TMP" && "$@")
+    fi
+}
+
+stop_postgres() {
+    [[ -n $PG_TMP && -d $PG_TMP/data ]] || return 0
+    if ((PG_UP)) || [[ -f $PG_TMP/data/postmaster.pid ]]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    fi
+    if [[ -f $PG_TMP/data/postmaster.pid ]]; then
+        local pid
+        pid=$(head -n1 "$PG_TMP/data/postmaster.pid" 2>/dev/null || true)
+        if [[ $pid =~ ^[0-9]+$ ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+    PG_UP=0
+}
+
+stop_redis() {
+    # Only ever signal the pid from our own pidfile: a "shutdown" sent to the
+    # port could reach another user's redis if ours never bound it.
+    [[ -n $REDIS_TMP && -f $REDIS_TMP/redis.pid ]] || return 0
+    local pid i
+    pid=$(cat "$REDIS_TMP/redis.pid" 2>/dev/null || true)
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # invoked from the traps below
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM HUP
+    stop_postgres
+    stop_redis
+    [[ -n $PG_TMP ]] && rm -rf -- "$PG_TMP"
+    [[ -n $REDIS_TMP ]] && rm -rf -- "$REDIS_TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ---------------------------------------------------------------- postgres
+# /tmp explicitly: the postgres user must be able to reach the directory.
+PG_TMP=$(mktemp -d /tmp/zhongcao-pg.XXXXXX)
+REDIS_TMP=$(mktemp -d /tmp/zhongcao-redis.XXXXXX)
+if ((EUID == 0)); then
+    chown postgres: "$PG_TMP" || die "cannot chown $PG_TMP to the postgres user"
+fi
+
+as_pg "$PG_BIN/initdb" -D "$PG_TMP/data" -A trust -U postgres --no-sync -E UTF8 --locale=C \
+    >"$PG_TMP/initdb.log" 2>&1 || { cat "$PG_TMP/initdb.log" >&2; die "initdb failed"; }
+
+PG_PORT=
+for _try in 1 2 3; do
+    _port=$(free_port 1)
+    if as_pg "$PG_BIN/pg_ctl" -w -t 60 -D "$PG_TMP/data" -l "$PG_TMP/postgres.log" \
+        -o "-p $_port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        start >/dev/null 2>&1; then
+        PG_UP=1
+        PG_PORT=$_port
+        break
+    fi
+    log "postgres did not start on port $_port (attempt $_try):"
+    tail -n 5 "$PG_TMP/postgres.log" >&2 2>/dev/null || true
+    stop_postgres
+done
+[[ -n $PG_PORT ]] || die "could not start PostgreSQL"
+
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+    -c 'CREATE DATABASE zhongcao_test' >/dev/null || die "could not create database zhongcao_test"
+log "postgres $(basename "$(dirname "$PG_BIN")") on 127.0.0.1:$PG_PORT (data in $PG_TMP)"
+
+# ---------------------------------------------------------------- redis
+redis_is_ours() {
+    # Another user's redis could answer on a port we raced for; check it is ours.
+    local dir
+    dir=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --raw config get dir 2>/dev/null | sed -n 2p)
+    [[ -n $dir && $(cd "$dir" 2>/dev/null && pwd -P) == "$(cd "$REDIS_TMP" && pwd -P)" ]]
+}
+
+_redis_ok=0
+for _try in 1 2 3; do
+    REDIS_PORT=$(free_port 1)
+    rm -f "$REDIS_TMP/redis.pid"
+    if redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$REDIS_TMP" --daemonize yes --pidfile "$REDIS_TMP/redis.pid" \
+        --logfile "$REDIS_TMP/redis.log" >/dev/null 2>&1; then
+        for ((_i = 0; _i < 100; _i++)); do
+            if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && redis_is_ours; then
+                _redis_ok=1
+                break
+            fi
+            sleep 0.1
+        done
+    fi
+    ((_redis_ok)) && break
+    log "redis did not start on port $REDIS_PORT (attempt $_try):"
+    tail -n 5 "$REDIS_TMP/redis.log" >&2 2>/dev/null || true
+    stop_redis
+done
+((_redis_ok)) || die "could not start redis-server"
+log "redis on 127.0.0.1:$REDIS_PORT"
+
+# ---------------------------------------------------------------- pytest
+export ZHONGCAO_TEST_CHROMIUM
+ZHONGCAO_TEST_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)
+export ZHONGCAO_TEST_PG_ADMIN_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+
+cd "$REPO"
+
+run_pytest() {  # run_pytest NAME [VAR=value...] -- [pytest args...]
+    local name=$1 envs=()
+    shift
+    while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    shift
+    printf '\n=== pytest on %s ===\n' "$name"
+    local rc=0
+    env "${envs[@]}" "$VENV/bin/python" -m pytest "$@" || rc=$?
+    return "$rc"
+}
+
+sqlite_rc=0
+run_pytest sqlite \
+    ZHONGCAO_TEST_BACKEND=sqlite \
+    "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" \
+    -- "$@" || sqlite_rc=$?
+
+postgres_rc=0
+run_pytest postgres \
+    ZHONGCAO_TEST_BACKEND=postgres \
+    "ZHONGCAO_TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/zhongcao_test" \
+    "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/1" \
+    -- "$@" || postgres_rc=$?
+
+describe() {
+    case $1 in
+        0) echo "passed" ;;
+        5) echo "FAILED (pytest exit 5: no tests collected)" ;;
+        *) echo "FAILED (pytest exit $1)" ;;
+    esac
+}
+printf '\n=== summary ===\n'
+printf 'sqlite:   %s\n' "$(describe "$sqlite_rc")"
+printf 'postgres: %s\n' "$(describe "$postgres_rc")"
+
+((sqlite_rc == 0 && postgres_rc == 0)) || exit 1
+exit 0
