@@ -78,14 +78,23 @@ def build_jinja_env(runtime: Runtime) -> Environment:
 
 
 def _surface_handlers(runtime: Runtime, surface: str) -> list[Any]:
-    handlers: list[Any] = []
+    own: list[Any] = []
+    mounted: list[tuple[str, list[Any]]] = []
     for plugin, contributed in runtime.pm.call_each("register_routes", surface=surface):
         kind = runtime.pm.infos[plugin].kind
         contributed = list(contributed)
         if kind in ("core", "surface"):
-            handlers.extend(contributed)
+            own.extend(contributed)
         elif contributed:
-            handlers.append(Router(path=f"/{plugin_prefix(plugin)}", route_handlers=contributed, tags=[plugin]))
+            mounted.append((plugin, contributed))
+    # A plugin's prefix may not be a first path segment the core or surface already uses.
+    taken = {route.path.strip("/").split("/")[0] for route in Router(path="/", route_handlers=own).routes} if own else set()
+    handlers = list(own)
+    for plugin, contributed in mounted:
+        prefix = plugin_prefix(plugin)
+        if prefix in taken:
+            raise PluginError(f"plugin {plugin!r}: hook register_routes: prefix '/{prefix}' is already a {surface} URL")
+        handlers.append(Router(path=f"/{prefix}", route_handlers=contributed, tags=[plugin]))
     return handlers
 
 

@@ -13,11 +13,11 @@ import asyncio
 import inspect
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import ForeignKey, String, Text, select, update
+from sqlalchemy import ForeignKey, String, Text, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,10 +32,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("zhongcao.events")
 PENDING_KEY = "zhongcao.pending_events"
 DISPATCH_JOB = "core.dispatch_event"
+CLAIM_SECONDS = 600  # longer than the dispatch job's time limit
+REDELIVER_AFTER_SECONDS = 900
+MAX_SWEEPS = 20
 
 
 class UnknownEventType(ValueError):
     pass
+
+
+class EventBusy(RuntimeError):
+    """Another dispatcher holds the event; Dramatiq retries this message later."""
 
 
 class OutboxEvent(IdMixin, Base):
@@ -47,6 +54,8 @@ class OutboxEvent(IdMixin, Base):
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     relayed_at: Mapped[datetime | None] = mapped_column(index=True)
     completed_at: Mapped[datetime | None]
+    # a dispatcher's lease: concurrent deliveries of the same message wait their turn
+    claimed_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -107,6 +116,26 @@ class Relay:
                     select(OutboxEvent.event_id).where(OutboxEvent.relayed_at.is_(None)).order_by(OutboxEvent.id).limit(limit)
                 )
             ).scalars().all()
+            # relayed long ago, never completed, nobody on it (its messages were lost or gave up)
+            stale_before = utcnow() - timedelta(seconds=REDELIVER_AFTER_SECONDS)
+            stale = (
+                await session.execute(
+                    select(OutboxEvent.event_id)
+                    .where(
+                        OutboxEvent.completed_at.is_(None),
+                        OutboxEvent.relayed_at < stale_before,
+                        OutboxEvent.attempts < MAX_SWEEPS,
+                        or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < utcnow()),
+                    )
+                    .limit(limit)
+                )
+            ).scalars().all()
+        for event_id in stale:
+            self.runtime.jobs.send(DISPATCH_JOB, event_id)
+        if stale:
+            async with db.session() as session:
+                await session.execute(update(OutboxEvent).where(OutboxEvent.event_id.in_(stale)).values(relayed_at=utcnow()))
+                await session.commit()
         if not rows:
             return 0
         for event_id in rows:  # enqueue outside any transaction
@@ -151,10 +180,24 @@ class Relay:
 async def dispatch_event(runtime: Runtime, event_id: str) -> None:
     """The `core.dispatch_event` job: run each plugin's handler once per event."""
     db = runtime.db
+    now = utcnow()
     async with db.session() as session:
-        row = (await session.execute(select(OutboxEvent).where(OutboxEvent.event_id == event_id))).scalar_one_or_none()
-        if row is None or row.completed_at is not None:
-            return
+        claimed = await session.execute(
+            update(OutboxEvent)
+            .where(
+                OutboxEvent.event_id == event_id,
+                OutboxEvent.completed_at.is_(None),
+                or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
+            )
+            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+        await session.commit()
+        if claimed.rowcount == 0:
+            row = (await session.execute(select(OutboxEvent.completed_at).where(OutboxEvent.event_id == event_id))).first()
+            if row is None or row[0] is not None:
+                return  # unknown or already complete: a duplicate delivery
+            raise EventBusy(f"event {event_id} is being dispatched elsewhere")
+        row = (await session.execute(select(OutboxEvent).where(OutboxEvent.event_id == event_id))).scalar_one()
         done = set(
             (await session.execute(select(EventReceipt.handler).where(EventReceipt.event_id == event_id))).scalars()
         )
@@ -171,7 +214,7 @@ async def dispatch_event(runtime: Runtime, event_id: str) -> None:
                 await session.execute(
                     update(OutboxEvent)
                     .where(OutboxEvent.event_id == event_id)
-                    .values(attempts=OutboxEvent.attempts + 1, last_error=f"{impl.plugin_name}: {exc!r}"[:2000])
+                    .values(attempts=OutboxEvent.attempts + 1, last_error=f"{impl.plugin_name}: {exc!r}"[:2000], claimed_until=None)
                 )
                 await session.commit()
             raise
@@ -183,7 +226,9 @@ async def dispatch_event(runtime: Runtime, event_id: str) -> None:
                 await session.rollback()
     async with db.session() as session:
         await session.execute(
-            update(OutboxEvent).where(OutboxEvent.event_id == event_id).values(completed_at=utcnow(), attempts=OutboxEvent.attempts + 1)
+            update(OutboxEvent)
+            .where(OutboxEvent.event_id == event_id)
+            .values(completed_at=utcnow(), claimed_until=None, attempts=OutboxEvent.attempts + 1)
         )
         await session.commit()
 

@@ -31,18 +31,13 @@ def alembic_config(runtime: Runtime) -> Config:
 def branch_heads(runtime: Runtime) -> dict[str, list[str]]:
     """{branch label: [head revisions]}; a healthy tree has exactly one head per branch."""
     script = ScriptDirectory.from_config(alembic_config(runtime))
-    out: dict[str, list[str]] = {}
-    for head in script.get_revisions("heads"):
-        for label in head.branch_labels or {"(unlabelled)"}:
-            out.setdefault(label, []).append(head.revision)
-    for rev in script.walk_revisions():
-        for label in rev.branch_labels:
-            out.setdefault(label, [])
-    # a branch label is set on its base; find the head that descends from it
-    for label in list(out):
-        if not out[label]:
-            out[label] = [r.revision for r in script.get_revisions(f"{label}@head")]
-    return out
+    labels = {label for rev in script.walk_revisions() for label in rev.branch_labels}
+    return {label: [r.revision for r in script.get_revisions(f"{label}@head")] for label in sorted(labels)}
+
+
+def script_heads(runtime: Runtime) -> set[str]:
+    """What the version table holds once everything is upgraded."""
+    return set(ScriptDirectory.from_config(alembic_config(runtime)).get_heads())
 
 
 async def _run(runtime: Runtime, fn: Any) -> Any:

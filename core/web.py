@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import msgspec
 from jinja2 import pass_context
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import ASGIMiddleware
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -151,7 +151,7 @@ def build_page_context(request: Request, actor: Actor | None, extra: dict[str, A
 
 async def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Template:
     ctx = build_page_context(request, await current_actor(request), context)
-    return Template(template_name=template, context=ctx, status_code=status_code)
+    return Template(template_name=template, context=ctx, status_code=status_code, media_type=MediaType.HTML)
 
 
 def install_jinja_globals(env: Any, runtime: Runtime) -> None:
@@ -224,6 +224,15 @@ def _describe(exc: Exception) -> tuple[int, str, str, str, dict[str, Any], dict[
     return 500, "Server error", "something went wrong on our side", "server-error", {}, {}
 
 
+def _csrf_input(request: Request) -> str:
+    from html import escape
+
+    from litestar.utils.scope.state import ScopeState
+
+    token = ScopeState.from_scope(request.scope).csrf_token or ""
+    return f'<input type="hidden" name="_csrf_token" value="{escape(token)}" />'
+
+
 def _prefers_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "json" in accept and "html" not in accept
@@ -241,7 +250,11 @@ def handle_exception(request: Request, exc: Exception) -> Response:
     try:
         actor = request.scope.get("zc_actor")  # only if already loaded: handlers are synchronous
         ctx = build_page_context(request, actor if isinstance(actor, Actor) else None, {"status": status, "title": title, "detail": detail})
-        return Template(template_name="error.html", context=ctx, status_code=status, headers=headers or None)
+        ctx["request"] = request
+        ctx["csrf_input"] = _csrf_input(request)
+        # rendered here, not lazily, so a broken or missing layout falls back below
+        html = request.app.template_engine.get_template("error.html").render(**ctx)
+        return Response(html, status_code=status, headers=headers or None, media_type=MediaType.HTML)
     except Exception:  # noqa: BLE001 - the error page itself must never fail
         log.exception("error page failed")
         return Response(f"{status} {title}", status_code=status, media_type="text/plain")
