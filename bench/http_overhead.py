@@ -344,24 +344,32 @@ def run_wrk(url: str, *, threads: int, connections: int, duration: str, timeout:
     return proc.stdout
 
 
-def probe(url: str) -> tuple[int, int]:
-    """Status and body size of one request (to catch a target answering 404/500)."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # surface 3xx as HTTPError: wrk would only measure the redirect itself
+
+
+_no_redirect_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def probe(url: str) -> tuple[int, int, str]:
+    """Status, body size and Location of one request (to catch a target answering 3xx/404/500)."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, len(resp.read())
+        with _no_redirect_opener.open(url, timeout=10) as resp:
+            return resp.status, len(resp.read()), ""
     except urllib.error.HTTPError as e:
-        return e.code, len(e.read() or b"")
+        return e.code, len(e.read() or b""), e.headers.get("Location", "")
     except (urllib.error.URLError, OSError) as e:
         raise BenchError(f"{url} did not answer a probe request: {getattr(e, 'reason', e)}") from e
 
 
 def measure(srv: ServerProcess, result: Result, args: argparse.Namespace) -> None:
     url = f"http://127.0.0.1:{srv.port}{result.path}"
-    status, size = probe(url)
+    status, size, location = probe(url)
     result.response_bytes = size
-    if not 200 <= status < 400:
+    if not 200 <= status < 300:
         result.status = "error"
-        result.note = f"{url} answered HTTP {status}; not benchmarked"
+        result.note = f"{result.path} answered HTTP {status}" + (f" -> {location}" if location else "") + "; not benchmarked"
         print(f"  {result.label}: {result.note}")
         return
     print(f"  {result.label}: warm-up {args.warmup} ...", flush=True)

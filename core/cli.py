@@ -166,7 +166,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     os.execvp(
         "granian",
-        ["granian", "--interface", "asgi", "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "core.asgi:app"],
+        ["granian", "--interface", "asgi", "--host", host, "--port", str(port), "--workers", str(workers), "core.asgi:app"],
     )
 
 

@@ -90,6 +90,8 @@ class Runtime:
         out = []
         for plugin, result in self.pm.call_each("register_migrations"):
             label, path = result
+            if self.pm.infos[plugin].kind == "plugin" and label != plugin:
+                raise PluginError(f"plugin {plugin!r}: hook register_migrations: branch label {label!r} must be {plugin!r}")
             out.append((label, Path(path)))
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -19,6 +20,7 @@ from core.auth.permissions import Actor
 from core.auth.service import load_actor, read_token
 from core.errors import DomainError, NotAuthenticated
 from core.i18n import pick_locale, translator
+from core.plugin_manager import PluginError
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
@@ -162,6 +164,10 @@ def install_jinja_globals(env: Any, runtime: Runtime) -> None:
         context = dict(ctx)
         context.update(extra)
         parts = pm.hook.render_slot(slot=name, context=context)
+        for part in parts:
+            if inspect.isawaitable(part):
+                part.close()  # type: ignore[union-attr]
+                raise PluginError(f"hook render_slot must be synchronous (slot {name!r})")
         return Markup("".join(str(p) for p in reversed(parts) if p))
 
     def money(amount_minor: int, currency: str) -> str:
@@ -206,11 +212,24 @@ _HTTP_TITLES = {
 }
 
 
+def _undecodable_body(exc: Exception) -> bool:
+    """Invalid UTF-8 or JSON nested thousands deep: msgspec raises these instead of its
+    DecodeError, and Litestar's JSON decoding lets them through as if they were our bug."""
+    if not isinstance(exc, (UnicodeDecodeError, RecursionError)) or exc.__traceback__ is None:
+        return False
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name == "decode_json"
+
+
 def _describe(exc: Exception) -> tuple[int, str, str, str, dict[str, Any], dict[str, str]]:
     """status, title, detail, type slug, extra members, headers."""
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else {}
         return exc.status_code, exc.title, exc.detail, exc.type_slug, dict(exc.extra), headers
+    if _undecodable_body(exc):
+        return 400, "Bad request", f"the request body cannot be decoded: {type(exc).__name__}", "bad-request", {}, {}
     if isinstance(exc, HTTPException):
         status = exc.status_code
         title, slug = _HTTP_TITLES.get(status, ("Error", "http-error"))
@@ -227,9 +246,10 @@ def _describe(exc: Exception) -> tuple[int, str, str, str, dict[str, Any], dict[
 def _csrf_input(request: Request) -> str:
     from html import escape
 
+    from litestar.utils.empty import value_or_default
     from litestar.utils.scope.state import ScopeState
 
-    token = ScopeState.from_scope(request.scope).csrf_token or ""
+    token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")  # Empty before the CSRF middleware ran
     return f'<input type="hidden" name="_csrf_token" value="{escape(token)}" />'
 
 
@@ -275,7 +295,8 @@ def end_session(request: Request) -> None:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site relative paths: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only same-site relative paths: never an open redirect. Browsers drop tabs and
+    newlines inside URLs ("/<tab>/evil.com" is "//evil.com"), so unprintables are refused."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target and target.isprintable():
         return target
     return default

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash("zhongcao-timing-equaliser")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+# No whitespace or control characters (PostgreSQL text cannot even hold NUL).
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}\.[^@\s\x00-\x1f\x7f]{2,}$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 LOCALES = ("zh-CN", "en")
 JWT_ALGORITHM = "HS256"
 
@@ -59,7 +61,7 @@ def validate_signup(email: str, password: str, display_name: str) -> None:
         problems["password"] = "use at least 8 characters"
     elif len(password) > 256:
         problems["password"] = "use at most 256 characters"
-    if not display_name.strip() or len(display_name) > 80:
+    if not display_name.strip() or len(display_name) > 80 or CONTROL_RE.search(display_name):
         problems["display_name"] = "enter a name of 1-80 characters"
     if problems:
         raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in problems.items()), extra={"fields": problems})
@@ -138,7 +140,8 @@ async def authenticate(session: AsyncSession, runtime: Runtime, *, email: str, p
     email = normalise_email(email)
     limiter = LoginLimiter(runtime)
     await limiter.check(email, client)
-    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    # a malformed email cannot belong to an account (and NUL would upset PostgreSQL)
+    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none() if EMAIL_RE.match(email) else None
     ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
         await limiter.failed(email, client)

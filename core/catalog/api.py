@@ -29,7 +29,7 @@ class BrandController(Controller):
         self,
         session: AsyncSession,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
     ) -> Page:
         """Public list of brands."""
         brands = await service.list_brands(session, limit=limit, offset=offset)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.auth.models import User
 from core.auth.permissions import Actor, require_staff
 from core.catalog.models import Brand, BrandMember
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -27,7 +28,8 @@ async def list_brands(session: AsyncSession, *, limit: int = 50, offset: int = 0
 
 
 async def get_brand_by_slug(session: AsyncSession, slug: str) -> Brand:
-    brand = (await session.execute(select(Brand).where(Brand.slug == slug))).scalar_one_or_none()
+    # PostgreSQL rejects NUL in text; no slug holds one anyway
+    brand = None if "\x00" in slug else (await session.execute(select(Brand).where(Brand.slug == slug))).scalar_one_or_none()
     if brand is None:
         raise NotFound(f"no brand {slug!r}")
     return brand
@@ -47,6 +49,8 @@ async def create_brand(session: AsyncSession, runtime: Runtime, actor: Actor, *,
         raise ValidationFailed("slug must be 1-80 lowercase letters, digits or hyphens")
     if not name.strip():
         raise ValidationFailed("name must not be empty")
+    if "\x00" in name or "\x00" in description:
+        raise ValidationFailed("name and description must not contain NUL characters")
     brand = Brand(slug=slug, name=name.strip(), description=description)
     session.add(brand)
     try:
@@ -66,6 +70,8 @@ async def add_brand_member(session: AsyncSession, runtime: Runtime, actor: Actor
         require_brand_member(actor, brand_id, role="owner")
     if role not in ("owner", "staff"):
         raise ValidationFailed("role must be owner or staff")
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"no user {user_id}")
     member = await session.get(BrandMember, (brand_id, user_id))
     if member is None:
         member = BrandMember(brand_id=brand_id, user_id=user_id, role=role)

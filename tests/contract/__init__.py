@@ -1,0 +1,1 @@
+"""Contract tests: the plugin API the core promises (hooks, docs, packaging)."""

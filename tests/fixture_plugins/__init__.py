@@ -1,0 +1,1 @@
+"""Throwaway plugins used by the contract tests (never installed as entry points)."""

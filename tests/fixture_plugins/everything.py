@@ -1,0 +1,246 @@
+"""`everything`: a throwaway plugin that implements every hook in core/hookspecs.py.
+
+Registered by the contract tests through the `zc_extra_plugins` fixture, never through
+an entry point. Each hook leaves an observable trace:
+
+- registration hooks return real contributions (routes, templates, a Jinja filter and
+  global, translations, jobs, an event type, a CLI command, a migration branch);
+- runtime hooks write into the module-level `CALLS` recorder, keyed so that tests stay
+  independent of each other (by token, event id or runtime).
+
+`register_models` returns an *abstract* model: it carries a `__tablename__` (so the
+core's prefix rule applies to it) but adds no table to `core.db.Base.metadata`, so no
+migration is needed and `zhongcao db check` elsewhere in the test session sees no drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from litestar import MediaType, Request, get
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from core import hookimpl
+from core.db import Base
+from core.jobs import Job
+from core.web import render
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from litestar import Litestar
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.events import Event
+    from core.runtime import Runtime
+
+__version__ = "0.0.1-test"
+NAME = "everything"
+ASSETS = Path(__file__).resolve().parent / "everything_assets"
+TEMPLATES = ASSETS / "templates"
+MIGRATIONS = ASSETS / "migrations" / "versions"
+EVENT_TYPE = "everything.poked"
+SEED_BRAND = "everything-demo"
+HELLO = "Everything says hello"
+HELLO_ZH = "万物问好"
+
+
+class Recorder:
+    """Thread-safe traces of hook calls (jobs and event handlers run in worker threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.jobs: dict[str, tuple[str, Any]] = {}
+        self.events: dict[str, tuple[Event, Any]] = {}
+        self.lifecycle: list[tuple[str, Any, Any]] = []
+        self.seeds: list[tuple[Any, bool]] = []
+        self.jinja_envs: list[Any] = []
+
+    def job(self, token: str, kind: str, runtime: Any) -> None:
+        with self._lock:
+            self.jobs[token] = (kind, runtime)
+
+    def event(self, event: Event, runtime: Any) -> None:
+        with self._lock:
+            self.events[event.id] = (event, runtime)
+
+    def lifecycle_of(self, runtime: Any) -> list[tuple[str, Any]]:
+        with self._lock:
+            return [(hook, app) for hook, app, rt in self.lifecycle if rt is runtime]
+
+
+CALLS = Recorder()
+# How often handle_event ran per event id: proves receipts stop a second run.
+HANDLED: dict[str, int] = defaultdict(int)
+
+
+# ---------------------------------------------------------------- models
+
+
+class EverythingMark(Base):
+    """Abstract on purpose: the prefix rule sees `__tablename__`, the metadata sees nothing."""
+
+    __abstract__ = True
+    __tablename__ = "everything_mark"
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [EverythingMark]
+
+
+@hookimpl
+def register_migrations() -> tuple[str, Path]:
+    return (NAME, MIGRATIONS)
+
+
+# ---------------------------------------------------------------- routes
+
+
+@get("/ping", sync_to_thread=False)
+def api_ping() -> dict[str, str]:
+    return {"plugin": NAME, "pong": "ok"}
+
+
+@get("/me", sync_to_thread=False)
+def api_me() -> dict[str, str]:
+    """Same path as the core's `/api/v1/me`: mounted under the prefix, it cannot shadow it."""
+    return {"who": NAME}
+
+
+@get("/hello")
+async def storefront_hello(request: Request, who: str = "world") -> Any:
+    return await render(request, "everything/hello.html", {"who": who})
+
+
+@get("/hello", media_type=MediaType.TEXT, sync_to_thread=False)
+def portal_hello() -> str:
+    return "everything in the creator portal"
+
+
+@hookimpl
+def register_routes(surface: str) -> list[Any]:
+    return {
+        "api": [api_ping, api_me],
+        "storefront": [storefront_hello],
+        "creator_portal": [portal_hello],
+    }.get(surface, [])
+
+
+# ---------------------------------------------------------------- templates and text
+
+
+@hookimpl
+def register_templates() -> list[Path]:
+    return [TEMPLATES]
+
+
+def shout(value: object) -> str:
+    return f"{str(value).upper()}!"
+
+
+@hookimpl
+def prepare_jinja_env(env: Environment) -> None:
+    env.filters["everything_shout"] = shout
+    env.globals["everything_version"] = __version__
+    CALLS.jinja_envs.append(env)
+
+
+@hookimpl
+def register_translations() -> dict[str, dict[str, str]]:
+    return {"zh-CN": {HELLO: HELLO_ZH}, "en": {HELLO: HELLO}}
+
+
+@hookimpl
+def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    if slot != "home_main":
+        return None
+    translate = context["_"]
+    names = ", ".join(str(escape(brand.name)) for brand in context.get("brands") or [])
+    return Markup('<section data-testid="everything-slot">{} · <span class="names">{}</span></section>').format(
+        translate(HELLO), Markup(names)
+    )
+
+
+# ---------------------------------------------------------------- jobs and events
+
+
+def record_job(runtime: Runtime, token: str) -> None:
+    CALLS.job(token, "sync", runtime)
+
+
+async def record_job_async(runtime: Runtime, token: str) -> None:
+    await asyncio.sleep(0)
+    CALLS.job(token, "async", runtime)
+
+
+@hookimpl
+def register_jobs() -> list[Job]:
+    return [
+        Job(name="everything.record", fn=record_job, max_retries=0),
+        Job(name="everything.record_async", fn=record_job_async, max_retries=0),
+    ]
+
+
+@hookimpl
+def register_event_types() -> dict[str, str]:
+    return {EVENT_TYPE: "The everything test plugin was poked."}
+
+
+@hookimpl
+async def handle_event(event: Event, runtime: Runtime) -> None:
+    await asyncio.sleep(0)
+    HANDLED[event.id] += 1
+    CALLS.event(event, runtime)
+
+
+# ---------------------------------------------------------------- command line
+
+
+@click.command("everything-hello")
+@click.option("--name", default="world")
+def everything_hello(name: str) -> None:
+    """Say hello from the everything test plugin."""
+    click.echo(f"everything says hello to {name}")
+
+
+@hookimpl
+def register_cli_commands(cli: click.Group) -> None:
+    cli.add_command(everything_hello)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+@hookimpl
+async def startup(app: Litestar, runtime: Runtime) -> None:
+    await asyncio.sleep(0)  # only recorded if the core awaits the coroutine
+    with CALLS._lock:
+        CALLS.lifecycle.append(("startup", app, runtime))
+
+
+@hookimpl
+def shutdown(app: Litestar, runtime: Runtime) -> None:
+    with CALLS._lock:
+        CALLS.lifecycle.append(("shutdown", app, runtime))
+
+
+# ---------------------------------------------------------------- demo data
+
+
+@hookimpl
+async def seed_demo(session: AsyncSession, runtime: Runtime) -> None:
+    from core.auth.models import User
+    from core.catalog.models import Brand
+    from core.defaults.demo import DEMO_USERS
+
+    core_users = set((await session.execute(select(User.email))).scalars())
+    CALLS.seeds.append((runtime, all(email in core_users for email, _, _ in DEMO_USERS)))
+    if (await session.execute(select(Brand).where(Brand.slug == SEED_BRAND))).scalar_one_or_none() is None:
+        session.add(Brand(slug=SEED_BRAND, name="Everything Demo", description="seeded by the everything plugin"))
+        await session.flush()
