@@ -59,7 +59,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A deferred transaction that reads and then writes fails at once with
+    # SQLITE_BUSY_SNAPSHOT if another connection committed in between (busy_timeout
+    # does not help), so writers take the write lock up front. Readers stay deferred:
+    # under WAL they never block anyone.
+    if conn.get_execution_options().get("zhongcao_writer"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -75,14 +82,22 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 class Database:
-    """An engine and its session factory. Engines belong to one event loop."""
+    """An engine and its session factories. Engines belong to one event loop.
+
+    `session()` is for work that writes (the default); `read_session()` for work that
+    only reads. They differ on SQLite only, where a writer begins IMMEDIATE.
+    """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         # A Session class of its own, so commit listeners stay with this database.
         self.sync_session_class: type[Session] = type("ZhongcaoSession", (Session,), {})
+        writer = self.engine.execution_options(zhongcao_writer=True)
         self.sessionmaker = async_sessionmaker(
+            writer, expire_on_commit=False, class_=AsyncSession, sync_session_class=self.sync_session_class
+        )
+        self.read_sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, class_=AsyncSession, sync_session_class=self.sync_session_class
         )
 
@@ -92,6 +107,9 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()
+
+    def read_session(self) -> AsyncSession:
+        return self.read_sessionmaker()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

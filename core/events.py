@@ -110,7 +110,7 @@ class Relay:
     async def relay_pending(self, limit: int = 200) -> int:
         """Send every unrelayed event once; return how many were sent."""
         db = self.runtime.db
-        async with db.session() as session:
+        async with db.read_session() as session:
             rows = (
                 await session.execute(
                     select(OutboxEvent.event_id).where(OutboxEvent.relayed_at.is_(None)).order_by(OutboxEvent.id).limit(limit)

@@ -84,7 +84,7 @@ async def current_actor(connection: ASGIConnection) -> Actor | None:
     ident = connection.scope.get("user")
     actor = None
     if isinstance(ident, Identity):
-        async with runtime_of(connection).db.session() as session:
+        async with runtime_of(connection).db.read_session() as session:
             actor = await load_actor(session, ident.user_id, ident.epoch)
     connection.scope["zc_actor"] = actor  # type: ignore[typeddict-unknown-key]
     return actor
@@ -113,7 +113,9 @@ async def provide_runtime(request: Request) -> Runtime:
 
 
 async def provide_session(request: Request):  # noqa: ANN201
-    async with request.app.state.runtime.db.session() as session:
+    """Safe methods get a reading session, the others a writing one (see core.db)."""
+    db = request.app.state.runtime.db
+    async with (db.read_session() if request.method in ("GET", "HEAD", "OPTIONS") else db.session()) as session:
         yield session
 
 

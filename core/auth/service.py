@@ -142,7 +142,9 @@ async def authenticate(session: AsyncSession, runtime: Runtime, *, email: str, p
     await limiter.check(email, client)
     # a malformed email cannot belong to an account (and NUL would upset PostgreSQL)
     user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none() if EMAIL_RE.match(email) else None
-    ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    stored_hash = user.password_hash if user else _DUMMY_HASH
+    await session.commit()  # end the transaction: hashing takes ~50 ms and must not hold a lock
+    ok = await verify_password(stored_hash, password)
     if user is None or not ok or not user.is_active:
         await limiter.failed(email, client)
         raise NotAuthenticated("wrong email or password")

@@ -1,0 +1,120 @@
+"""Real-browser fixtures: the real product (`zhongcao demo`) in a subprocess, driven by
+Debian's chromium through Playwright.
+
+The demo is the embedded mode (SQLite, in-process jobs), so it runs the same on the
+SQLite and the PostgreSQL test passes: every ZHONGCAO_* variable is dropped from its
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("ZHONGCAO_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ZHONGCAO = Path(sys.executable).parent / "zhongcao"
+DEMO_PASSWORD = "zhongcao-demo"
+MOBILE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+def _chromium_path() -> str | None:
+    found = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
+    return found if found and os.access(found, os.X_OK) else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=1) as r:  # noqa: S310 - loopback only
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ZHONGCAO_VAR_DIR=<tmp> zhongcao demo --port <free>`, up until /health answers."""
+    var_dir = tmp_path_factory.mktemp("demo-var")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGCAO_")}
+    env["ZHONGCAO_VAR_DIR"] = str(var_dir)
+    log_path = var_dir / "demo.log"
+    for _attempt in range(3):  # the port could be taken between picking and binding
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([str(ZHONGCAO), "demo", "--port", str(port)], env=env, cwd=var_dir, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not _healthy(base):
+            time.sleep(0.1)
+        if proc.poll() is None and _healthy(base):
+            break
+        _stop(proc)
+    else:
+        pytest.fail(f"zhongcao demo did not come up:\n{log_path.read_text(errors='replace')[-4000:]}")
+    try:
+        yield base
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    path = _chromium_path()
+    if path is None:
+        pytest.skip(f"no chromium at {CHROMIUM} (set ZHONGCAO_TEST_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(browser, demo_url):  # noqa: ANN001, ANN201
+    """`new_page(**context_options)`: a page in a fresh browser context (own cookies), base URL set."""
+    contexts = []
+
+    def make(**options):  # noqa: ANN003, ANN202
+        context = browser.new_context(base_url=demo_url, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
