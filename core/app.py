@@ -143,40 +143,35 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         await runtime.stop()
 
     channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)
-    try:
-        app = Litestar(
-            route_handlers=[health, MetricsController, *routers],
-            dependencies={
-                "runtime": Provide(provide_runtime),
-                "session": Provide(provide_session),
-                "actor": Provide(provide_actor),
-            },
-            exception_handlers={Exception: handle_exception},
-            # handlers may import these only under TYPE_CHECKING
-            signature_namespace={"Runtime": Runtime, "AsyncSession": AsyncSession, "Actor": Actor, "Request": Request},
-            template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(build_jinja_env(runtime))),
-            openapi_config=OpenAPIConfig(
-                title="Zhongcao API",
-                version=__version__,
-                path="/schema",
-                render_plugins=[SwaggerRenderPlugin()],
-                components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
-                security=[{"bearer": []}],
-                use_handler_docstrings=True,
-            ),
-            plugins=[channels],
-            stores=runtime.stores,
-            request_max_body_size=settings.max_body_bytes,
-            on_startup=[on_startup],
-            on_shutdown=[on_shutdown],
-            state=State({"runtime": runtime}),
-            debug=False,
-            logging_config=None,
-        )
-    except Exception as exc:
-        if "already registered" in str(exc) or "conflict" in str(exc).lower():
-            raise PluginError(f"route conflict while mounting plugin routes: {exc}") from exc
-        raise
+    app = Litestar(
+        route_handlers=[health, MetricsController, *routers],
+        dependencies={
+            "runtime": Provide(provide_runtime),
+            "session": Provide(provide_session),
+            "actor": Provide(provide_actor),
+        },
+        exception_handlers={Exception: handle_exception},
+        # handlers may import these only under TYPE_CHECKING
+        signature_namespace={"Runtime": Runtime, "AsyncSession": AsyncSession, "Actor": Actor, "Request": Request},
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(build_jinja_env(runtime))),
+        openapi_config=OpenAPIConfig(
+            title="Zhongcao API",
+            version=__version__,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+            security=[{"bearer": []}],
+            use_handler_docstrings=True,
+        ),
+        plugins=[channels],
+        stores=runtime.stores,
+        request_max_body_size=settings.max_body_bytes,
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        state=State({"runtime": runtime}),
+        debug=False,
+        logging_config=None,
+    )
     return app
 
 
