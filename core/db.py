@@ -31,7 +31,7 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # DateTimeUTC stores UTC and gives back aware datetimes on SQLite too.
-    type_annotation_map = {datetime: DateTimeUTC(timezone=True), dict[str, Any]: JSONType}
+    type_annotation_map = {datetime: DateTimeUTC(timezone=True), dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias, so autoincrement works) on SQLite.

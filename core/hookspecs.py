@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from core.events import Event
     from core.jobs import Job
+    from core.payments.providers import PaymentProvider
+    from core.pricing import Adjustment, PricingCart
     from core.runtime import Runtime
 
 
@@ -99,6 +101,15 @@ def register_cli_commands(cli: click.Group) -> None:
 
 
 @hookspec
+def register_payment_providers(runtime: Runtime) -> Iterable[PaymentProvider]:
+    """Return payment providers (objects following `core.payments.providers.PaymentProvider`).
+
+    The core's defaults contribute `sandbox` (always) and `stripe` (when a Stripe key is
+    set). A provider's `name` must be unique; `settings.payment_mode` picks the default.
+    """
+
+
+@hookspec
 def startup(app: Litestar, runtime: Runtime) -> None:
     """Run when the web app starts (may be async)."""
 
@@ -132,6 +143,27 @@ def handle_event(event: Event, runtime: Runtime) -> None:
     core keeps a receipt per (event, plugin), so a handler that succeeded is not run
     again; one that failed is retried with the same event. It must therefore be
     idempotent up to its own commit.
+    """
+
+
+@hookspec
+def price_adjustments(cart: PricingCart, runtime: Runtime) -> Iterable[Adjustment]:
+    """Propose price changes for a cart being priced (may be async).
+
+    Return `core.pricing.Adjustment` items: discounts only (negative amounts), aimed at
+    one variant's line, at one brand's lines or at the whole cart. The core applies them
+    in (priority, code, plugin) order, never below zero, whatever order plugins load in.
+    Called for every quote and again at checkout; a disabled plugin's adjustments simply
+    stop applying. Client-sent prices never reach this hook.
+    """
+
+
+@hookspec
+def validate_checkout(cart: PricingCart, runtime: Runtime) -> Iterable[str]:
+    """Return problems that forbid this checkout (may be async); empty means fine.
+
+    Runs after pricing and before anything is written or any stock is held; any
+    problem stops the checkout with a 422 listing them all.
     """
 
 

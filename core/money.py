@@ -33,6 +33,26 @@ def validate_currency(code: str) -> str:
     return code
 
 
+def allocate_minor(amount: int, ratios: Sequence[int]) -> list[int]:
+    """Split an integer amount in proportion to integer ratios; the parts sum exactly.
+
+    Remainders go one minor unit at a time to the largest fractional shares (ties to
+    the earlier part), so no unit is lost or invented.
+    """
+    if not ratios or any(r < 0 for r in ratios) or sum(ratios) == 0:
+        raise ValueError("ratios must be non-negative integers with a positive sum")
+    total = sum(ratios)
+    sign = -1 if amount < 0 else 1
+    amount = abs(amount)
+    shares = [amount * r // total for r in ratios]
+    remainders = [amount * r % total for r in ratios]
+    left = amount - sum(shares)
+    order = sorted(range(len(ratios)), key=lambda i: (-remainders[i], i))
+    for i in order[:left]:
+        shares[i] += 1
+    return [sign * s for s in shares]
+
+
 @dataclass(frozen=True, slots=True, order=False)
 class Money:
     amount_minor: int
@@ -97,23 +117,8 @@ class Money:
         return Money(q if num >= 0 else -q, self.currency)
 
     def allocate(self, ratios: Sequence[int]) -> list[Money]:
-        """Split into parts proportional to integer ratios; the parts sum exactly to self.
-
-        Remainders go one minor unit at a time to the largest fractional shares
-        (ties to the earlier part), so no unit is lost or invented.
-        """
-        if not ratios or any(r < 0 for r in ratios) or sum(ratios) == 0:
-            raise ValueError("ratios must be non-negative integers with a positive sum")
-        total = sum(ratios)
-        sign = -1 if self.amount_minor < 0 else 1
-        amount = abs(self.amount_minor)
-        shares = [amount * r // total for r in ratios]
-        remainders = [amount * r % total for r in ratios]
-        left = amount - sum(shares)
-        order = sorted(range(len(ratios)), key=lambda i: (-remainders[i], i))
-        for i in order[:left]:
-            shares[i] += 1
-        return [Money(sign * s, self.currency) for s in shares]
+        """Split into parts proportional to integer ratios; the parts sum exactly to self."""
+        return [Money(part, self.currency) for part in allocate_minor(self.amount_minor, ratios)]
 
     def format(self, locale: str = "en") -> str:
         exp = exponent(self.currency)

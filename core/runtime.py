@@ -21,11 +21,7 @@ from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, bu
 from core.settings import Settings
 
 log = logging.getLogger("zhongcao")
-
-CORE_EVENT_TYPES = {
-    "user.signed_up": "A new account was created.",
-    "brand.member_added": "A user joined a brand's staff.",
-}
+PERIODIC_JOBS = ("core.expire_checkouts",)
 
 
 class Runtime:
@@ -35,7 +31,7 @@ class Runtime:
         self.settings = settings
         self.pm = pm
         self.models = self._collect_models()
-        self.event_types = dict(CORE_EVENT_TYPES)
+        self.event_types: dict[str, str] = {}
         for plugin, types in pm.call_each("register_event_types"):
             for name, description in types.items():
                 if name in self.event_types:
@@ -52,7 +48,9 @@ class Runtime:
                 if plugin != CORE_PLUGIN_NAME and not job.name.startswith(f"{plugin}."):
                     raise PluginError(f"plugin {plugin!r}: hook register_jobs: job {job.name!r} must start with '{plugin}.'")
                 self.jobs.add(job)
+        self.payment_providers = self._collect_payment_providers()
         self.relay = Relay(self)
+        self._ticker: asyncio.Task[None] | None = None
         self._dbs: dict[asyncio.AbstractEventLoop, Database] = {}
         self._dbs_lock = threading.Lock()
         self._relay_loop: asyncio.AbstractEventLoop | None = None
@@ -77,6 +75,15 @@ class Runtime:
             for locale, messages in catalog.items():
                 merged.setdefault(locale, {}).update(messages)
         return merged
+
+    def _collect_payment_providers(self) -> dict[str, Any]:
+        providers: dict[str, Any] = {}
+        for plugin, contributed in self.pm.call_each("register_payment_providers", runtime=self):
+            for provider in contributed:
+                if provider.name in providers:
+                    raise PluginError(f"plugin {plugin!r}: hook register_payment_providers: provider {provider.name!r} already registered")
+                providers[provider.name] = provider
+        return providers
 
     def _make_stores(self) -> StoreRegistry:
         if self.settings.redis_url:
@@ -129,8 +136,22 @@ class Runtime:
             self._relay_loop = asyncio.get_running_loop()
             self.relay.start()
             self.relay.wake()
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zhongcao-ticker")
+
+    async def _tick(self) -> None:
+        """Periodic jobs (expiring checkouts). Every process ticks; the jobs are idempotent."""
+        while True:
+            await asyncio.sleep(self.settings.tick_seconds)
+            for name in PERIODIC_JOBS:
+                try:
+                    self.jobs.send(name)
+                except Exception:  # noqa: BLE001
+                    log.exception("could not enqueue %s", name)
 
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         await self.relay.stop()
         self._relay_loop = None
         await asyncio.to_thread(self.jobs.stop)

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     login_window_seconds: int = 900
     token_ttl_seconds: int = 86_400
     relay_poll_seconds: float = 2.0
+    tick_seconds: float = Field(default=30.0, description="How often periodic jobs (checkout expiry) are enqueued.")
     public_url: str = "http://127.0.0.1:8000"
     queue_namespace: str = Field(default="zhongcao", description="Prefix for Dramatiq queues and Redis keys.")
 

@@ -188,3 +188,43 @@ async def html_login(client: Any, email: str, password: str = TEST_PASSWORD, pat
     response = await client.post(path, data={"email": email, "password": password, "_csrf_token": csrf, "next": "/account"}, follow_redirects=False)
     assert response.status_code == 303, response.text
     return response
+
+
+@pytest.fixture
+def zc_make_product(zc_runtime: Any) -> Callable[..., Any]:
+    """`await zc_make_product(brand="slug", price=9900, stock=10, currency="CNY")` -> Variant.
+
+    An active product with one variant, its price and stock at the brand's main location.
+    """
+    from sqlalchemy import select
+
+    from core.catalog.models import Brand, Product, ShippingRate, Variant, VariantPrice
+    from core.inventory import service as inventory
+
+    async def make(brand: str = "test-brand", *, price: int = 9900, stock: int = 10, currency: str = "CNY", title: str | None = None, status: str = "active", shipping: int | None = None) -> Variant:
+        async with zc_runtime.db.session() as session:
+            found = (await session.execute(select(Brand).where(Brand.slug == brand))).scalar_one_or_none()
+            if found is None:
+                found = Brand(slug=brand, name=brand.replace("-", " ").title())
+                session.add(found)
+                await session.flush()
+            if shipping is not None and await session.get(ShippingRate, (found.id, currency)) is None:
+                session.add(ShippingRate(brand_id=found.id, currency=currency, amount_minor=shipping))
+            suffix = uuid.uuid4().hex[:8]
+            product = Product(brand_id=found.id, slug=f"p-{suffix}", title=title or f"Product {suffix}", status=status, option_names=["size"])
+            session.add(product)
+            await session.flush()
+            variant = Variant(product_id=product.id, sku=f"SKU-{suffix}", options={"size": "M"})
+            session.add(variant)
+            await session.flush()
+            session.add(VariantPrice(variant_id=variant.id, currency=currency, amount_minor=price))
+            if stock:
+                location = await inventory.ensure_location(session, found.id)
+                await inventory.receive_stock(session, variant_id=variant.id, location_id=location.id, quantity=stock)
+            await session.commit()
+            return variant
+
+    return make
+
+
+ADDRESS = {"name": "林小满", "phone": "+86 138 0000 0000", "line1": "静安区南京西路 1 号", "city": "上海", "country": "CN"}

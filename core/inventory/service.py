@@ -1,0 +1,274 @@
+"""Stock moves. Each is one conditional UPDATE; a move that cannot happen changes nothing.
+
+A hold's `state` guards every move that follows it (commit, release, ship, restock):
+the statement that flips the state and the one that moves the units run in the same
+transaction, and the state flip is conditional, so a repeated job, webhook or click
+moves stock once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from core.db import utcnow
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.inventory.models import HoldState, StockHold, StockLevel, StockLocation, StockPool
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+HOLD_MINUTES = 15
+
+
+class OutOfStock(Conflict):
+    title = "Out of stock"
+    type_slug = "out-of-stock"
+
+
+@dataclass(frozen=True)
+class StockSnapshot:
+    on_hand: int
+    available: int
+    reserved: int
+    committed: int
+    pooled: int
+
+
+async def ensure_location(session: AsyncSession, brand_id: int, name: str = "默认仓 Main warehouse") -> StockLocation:
+    location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == brand_id, StockLocation.name == name))).scalar_one_or_none()
+    if location is None:
+        location = StockLocation(brand_id=brand_id, name=name)
+        session.add(location)
+        await session.flush()
+    return location
+
+
+async def receive_stock(session: AsyncSession, *, variant_id: int, location_id: int, quantity: int) -> None:
+    """Goods in (positive) or written off (negative, only from available)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity == 0:
+        raise ValidationFailed("quantity must be a non-zero integer")
+    level = await session.get(StockLevel, (variant_id, location_id))
+    if level is None:
+        if quantity < 0:
+            raise OutOfStock("nothing to write off")
+        session.add(StockLevel(variant_id=variant_id, location_id=location_id, on_hand=0, available=0, reserved=0, committed=0))
+        await session.flush()
+    guard = [StockLevel.available >= -quantity] if quantity < 0 else []
+    done = await session.execute(
+        update(StockLevel)
+        .where(StockLevel.variant_id == variant_id, StockLevel.location_id == location_id, *guard)
+        .values(on_hand=StockLevel.on_hand + quantity, available=StockLevel.available + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        raise OutOfStock("cannot write off more than is available")
+
+
+async def create_pool(session: AsyncSession, *, name: str, variant_id: int, location_id: int, quantity: int) -> StockPool:
+    """Set `quantity` units aside under `name` (campaign samples, a flash deal)."""
+    if quantity <= 0:
+        raise ValidationFailed("a pool needs at least one unit")
+    moved = await session.execute(
+        update(StockLevel)
+        .where(StockLevel.variant_id == variant_id, StockLevel.location_id == location_id, StockLevel.available >= quantity)
+        .values(available=StockLevel.available - quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise OutOfStock(f"only fewer than {quantity} units are available to set aside")
+    pool = StockPool(name=name, variant_id=variant_id, location_id=location_id, available=quantity, reserved=0, committed=0)
+    session.add(pool)
+    await session.flush()
+    return pool
+
+
+async def release_pool(session: AsyncSession, pool_id: int) -> int:
+    """Give a pool's unreserved units back to general stock; returns how many.
+
+    The count read first is only a proposal: the UPDATE moves it only if the pool still
+    has it, and retries with a fresh count when a buyer took units in between.
+    """
+    for _ in range(20):
+        pool = (await session.execute(select(StockPool).where(StockPool.id == pool_id).execution_options(populate_existing=True))).scalar_one_or_none()
+        if pool is None:
+            raise NotFound("no such pool")
+        n = pool.available
+        if n == 0:
+            return 0
+        took = await session.execute(
+            update(StockPool).where(StockPool.id == pool_id, StockPool.available >= n).values(available=StockPool.available - n).execution_options(synchronize_session=False)
+        )
+        if took.rowcount == 1:
+            await session.execute(
+                update(StockLevel)
+                .where(StockLevel.variant_id == pool.variant_id, StockLevel.location_id == pool.location_id)
+                .values(available=StockLevel.available + n)
+                .execution_options(synchronize_session=False)
+            )
+            return n
+    raise Conflict("the pool keeps changing; try again")
+
+
+async def reserve(
+    session: AsyncSession, *, variant_id: int, quantity: int, order_line_id: int | None, pool_id: int | None = None, minutes: int = HOLD_MINUTES, now: datetime | None = None
+) -> StockHold:
+    """Hold units for a checkout: from a pool if named, else from the first location that has them."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationFailed("quantity must be a positive integer")
+    expires = (now or utcnow()) + timedelta(minutes=minutes)
+    if pool_id is not None:
+        pool = await session.get(StockPool, pool_id)
+        if pool is None or pool.variant_id != variant_id:
+            raise NotFound("no such stock pool for this variant")
+        took = await session.execute(
+            update(StockPool)
+            .where(StockPool.id == pool_id, StockPool.available >= quantity)
+            .values(available=StockPool.available - quantity, reserved=StockPool.reserved + quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if took.rowcount != 1:
+            raise OutOfStock("this deal has sold out", extra={"variant_id": variant_id})
+        hold = StockHold(variant_id=variant_id, location_id=pool.location_id, pool_id=pool_id, order_line_id=order_line_id, quantity=quantity, expires_at=expires)
+    else:
+        locations = (
+            await session.execute(
+                select(StockLevel.location_id)
+                .join(StockLocation, StockLocation.id == StockLevel.location_id)
+                .where(StockLevel.variant_id == variant_id)
+                .order_by(StockLocation.position, StockLocation.id)
+            )
+        ).scalars().all()
+        location_id = None
+        for candidate in locations:  # the UPDATE decides; the list only orders the tries
+            took = await session.execute(
+                update(StockLevel)
+                .where(StockLevel.variant_id == variant_id, StockLevel.location_id == candidate, StockLevel.available >= quantity)
+                .values(available=StockLevel.available - quantity, reserved=StockLevel.reserved + quantity)
+                .execution_options(synchronize_session=False)
+            )
+            if took.rowcount == 1:
+                location_id = candidate
+                break
+        if location_id is None:
+            raise OutOfStock("not enough stock", extra={"variant_id": variant_id})
+        hold = StockHold(variant_id=variant_id, location_id=location_id, pool_id=None, order_line_id=order_line_id, quantity=quantity, expires_at=expires)
+    session.add(hold)
+    await session.flush()
+    return hold
+
+
+async def _flip(session: AsyncSession, hold_id: int, frm: str, to: str) -> StockHold | None:
+    """Move a hold from one state to the next; None if it was not in `frm` (already moved)."""
+    flipped = await session.execute(
+        update(StockHold).where(StockHold.id == hold_id, StockHold.state == frm).values(state=to).execution_options(synchronize_session=False)
+    )
+    if flipped.rowcount != 1:
+        return None
+    return (await session.execute(select(StockHold).where(StockHold.id == hold_id).execution_options(populate_existing=True))).scalar_one()
+
+
+def _bucket(hold: StockHold):  # noqa: ANN202 - the table whose counters the hold uses
+    if hold.pool_id is not None:
+        return StockPool, (StockPool.id == hold.pool_id)
+    return StockLevel, ((StockLevel.variant_id == hold.variant_id) & (StockLevel.location_id == hold.location_id))
+
+
+async def _move(session: AsyncSession, hold: StockHold, **deltas: int) -> None:
+    table, where = _bucket(hold)
+    values = {name: getattr(table, name) + delta for name, delta in deltas.items()}
+    guards = [getattr(table, name) >= -delta for name, delta in deltas.items() if delta < 0]
+    moved = await session.execute(update(table).where(where, *guards).values(**values).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # a CHECK would fail anyway; say so plainly
+        raise Conflict(f"stock counters out of step for hold {hold.id}")
+
+
+async def commit_hold(session: AsyncSession, hold_id: int) -> bool:
+    """Payment succeeded: reserved -> committed. True if this call moved it."""
+    hold = await _flip(session, hold_id, HoldState.ACTIVE, HoldState.COMMITTED)
+    if hold is None:
+        return False
+    await _move(session, hold, reserved=-hold.quantity, committed=hold.quantity)
+    return True
+
+
+async def release_hold(session: AsyncSession, hold_id: int) -> bool:
+    """Expired or cancelled before payment: reserved -> available."""
+    hold = await _flip(session, hold_id, HoldState.ACTIVE, HoldState.RELEASED)
+    if hold is None:
+        return False
+    await _move(session, hold, reserved=-hold.quantity, available=hold.quantity)
+    return True
+
+
+async def ship_hold(session: AsyncSession, hold_id: int) -> bool:
+    """Fulfilled: committed units leave the building (on_hand drops for general stock)."""
+    hold = await _flip(session, hold_id, HoldState.COMMITTED, HoldState.SHIPPED)
+    if hold is None:
+        return False
+    if hold.pool_id is None:
+        await _move(session, hold, committed=-hold.quantity, on_hand=-hold.quantity)
+    else:
+        await _move(session, hold, committed=-hold.quantity)
+        await session.execute(
+            update(StockLevel)
+            .where(StockLevel.variant_id == hold.variant_id, StockLevel.location_id == hold.location_id, StockLevel.on_hand >= hold.quantity)
+            .values(on_hand=StockLevel.on_hand - hold.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+async def restock_hold(session: AsyncSession, hold_id: int) -> bool:
+    """Cancelled after payment, or refunded with restock: committed -> general available.
+
+    Pool units come back to general stock too: the deal they were set aside for has
+    already sold them once.
+    """
+    hold = await _flip(session, hold_id, HoldState.COMMITTED, HoldState.RESTOCKED)
+    if hold is None:
+        return False
+    if hold.pool_id is None:
+        await _move(session, hold, committed=-hold.quantity, available=hold.quantity)
+    else:
+        await _move(session, hold, committed=-hold.quantity)
+        await session.execute(
+            update(StockLevel)
+            .where(StockLevel.variant_id == hold.variant_id, StockLevel.location_id == hold.location_id)
+            .values(available=StockLevel.available + hold.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+async def expired_hold_ids(session: AsyncSession, now: datetime | None = None, limit: int = 500) -> list[int]:
+    rows = await session.execute(
+        select(StockHold.id).where(StockHold.state == HoldState.ACTIVE, StockHold.expires_at < (now or utcnow())).order_by(StockHold.id).limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def snapshot(session: AsyncSession, variant_id: int) -> StockSnapshot:
+    """Totals for a variant across locations and pools (reports, tests, the product page)."""
+    levels = (await session.execute(select(StockLevel).where(StockLevel.variant_id == variant_id).execution_options(populate_existing=True))).scalars().all()
+    pools = (await session.execute(select(StockPool).where(StockPool.variant_id == variant_id).execution_options(populate_existing=True))).scalars().all()
+    return StockSnapshot(
+        on_hand=sum(lv.on_hand for lv in levels),
+        available=sum(lv.available for lv in levels),
+        reserved=sum(lv.reserved for lv in levels) + sum(p.reserved for p in pools),
+        committed=sum(lv.committed for lv in levels) + sum(p.committed for p in pools),
+        pooled=sum(p.available for p in pools),
+    )
+
+
+async def available_by_variant(session: AsyncSession, variant_ids: list[int]) -> dict[int, int]:
+    from sqlalchemy import func
+
+    rows = await session.execute(
+        select(StockLevel.variant_id, func.sum(StockLevel.available)).where(StockLevel.variant_id.in_(variant_ids)).group_by(StockLevel.variant_id)
+    )
+    found = {vid: int(total or 0) for vid, total in rows.all()}
+    return {vid: found.get(vid, 0) for vid in variant_ids}

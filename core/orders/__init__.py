@@ -1,0 +1,1 @@
+"""Carts, checkout (one payment, one order per brand), orders and refunds."""

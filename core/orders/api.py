@@ -1,0 +1,281 @@
+"""JSON API for carts, checkout, payment, orders, refunds and stock."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import Parameter
+from sqlalchemy import select
+
+from core.auth.permissions import Actor, require_actor, require_brand_member
+from core.catalog.models import Brand, Product, Variant
+from core.errors import NotFound
+from core.inventory import service as inventory
+from core.inventory.models import StockLocation, StockPool
+from core.orders import cart as carts
+from core.orders import checkout as checkouts
+from core.orders import refunds
+from core.orders import service as orders
+from core.orders.schemas import (
+    ApproveIn,
+    CancelIn,
+    CartIn,
+    CartOut,
+    CheckoutIn,
+    CheckoutOut,
+    FulfilIn,
+    IntentIn,
+    LineIn,
+    OrderOut,
+    PayIn,
+    PaymentOut,
+    PoolIn,
+    PoolOut,
+    QuantityIn,
+    RefundIn,
+    RefundOut,
+    RefundRequestIn,
+    RejectIn,
+    StockIn,
+    StockOut,
+)
+from core.orders.views import cart_out, checkout_out, order_out, payment_out, refund_out
+from core.payments import service as payments
+from core.web import login_required
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+Limit = Annotated[int, Parameter(ge=1, le=100)]
+Offset = Annotated[int, Parameter(ge=0, le=1_000_000_000)]
+
+
+async def _priced(session: AsyncSession, runtime: Runtime, cart) -> CartOut:  # noqa: ANN001
+    return await cart_out(session, cart, await carts.price_cart(session, runtime, cart))
+
+
+class CartController(Controller):
+    path = "/carts"
+    tags = ["cart"]
+
+    @post("/", status_code=201)
+    async def create_cart(self, data: CartIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+        """A new cart. Keep its token: guests have no other key to it."""
+        cart = await carts.new_cart(session, user_id=actor.user_id if actor else None, currency=data.currency.upper())
+        await session.commit()
+        return await _priced(session, runtime, cart)
+
+    @get("/{token:str}")
+    async def get_cart(self, token: str, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+        """The cart with current server-side prices, grouped by brand."""
+        return await _priced(session, runtime, await carts.require_cart(session, token, actor))
+
+    @post("/{token:str}/lines", status_code=200)
+    async def add_line(self, token: str, data: LineIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+        cart = await carts.require_cart(session, token, actor)
+        await carts.set_line(session, cart, variant_id=data.variant_id, quantity=data.quantity, add=True)
+        await session.commit()
+        return await _priced(session, runtime, cart)
+
+    @put("/{token:str}/lines/{variant_id:int}")
+    async def set_line(self, token: str, variant_id: int, data: QuantityIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+        """Set a line's quantity; 0 removes it."""
+        cart = await carts.require_cart(session, token, actor)
+        await carts.set_line(session, cart, variant_id=variant_id, quantity=data.quantity)
+        await session.commit()
+        return await _priced(session, runtime, cart)
+
+    @delete("/{token:str}/lines/{variant_id:int}", status_code=200)
+    async def remove_line(self, token: str, variant_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+        cart = await carts.require_cart(session, token, actor)
+        await carts.set_line(session, cart, variant_id=variant_id, quantity=0)
+        await session.commit()
+        return await _priced(session, runtime, cart)
+
+    @post("/{token:str}/checkout", status_code=201)
+    async def checkout(self, token: str, data: CheckoutIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CheckoutOut:
+        """Hold stock and create one order per brand. Started twice, it returns the same checkout."""
+        cart = await carts.require_cart(session, token, actor)
+        checkout = await checkouts.start_checkout(session, runtime, cart, actor, email=data.email, address=_address(data))
+        await session.commit()
+        return await checkout_out(session, checkout)
+
+
+def _address(data: CheckoutIn) -> dict[str, str]:
+    import msgspec
+
+    return msgspec.structs.asdict(data.address)
+
+
+class CheckoutController(Controller):
+    path = "/checkouts"
+    tags = ["checkout"]
+
+    @get("/{token:str}")
+    async def get_checkout(self, token: str, session: AsyncSession, actor: Actor | None) -> CheckoutOut:
+        return await checkout_out(session, await checkouts.get_checkout(session, token, actor))
+
+    @post("/{token:str}/pay", status_code=200)
+    async def pay(self, token: str, data: PayIn, runtime: Runtime, actor: Actor | None) -> CheckoutOut:
+        """Pay with a sandbox test card (4242 4242 4242 4242) or a Stripe PaymentMethod id.
+        Submitting twice charges once."""
+        await payments.pay(runtime, token, actor, payment_method=data.payment_method, provider_name=data.provider, capture_method=data.capture_method)
+        async with runtime.db.read_session() as session:
+            return await checkout_out(session, await checkouts.get_checkout(session, token, actor))
+
+    @post("/{token:str}/payment-intent", status_code=200)
+    async def payment_intent(self, token: str, data: IntentIn, runtime: Runtime, actor: Actor | None) -> PaymentOut:
+        """For front ends that confirm in the browser (Stripe.js): the intent's client secret."""
+        payment, intent = await payments.begin_payment(runtime, token, actor, provider_name=data.provider, capture_method=data.capture_method)
+        return payment_out(payment, client_secret=intent.client_secret)
+
+    @post("/{token:str}/cancel", status_code=200)
+    async def cancel(self, token: str, runtime: Runtime, actor: Actor | None) -> CheckoutOut:
+        """Abandon an unpaid checkout: its stock is released and the cart opens again."""
+        await checkouts.cancel_checkout(runtime, token, actor)
+        async with runtime.db.read_session() as session:
+            return await checkout_out(session, await checkouts.get_checkout(session, token, actor))
+
+
+class OrderController(Controller):
+    path = "/orders"
+    tags = ["orders"]
+    guards = [login_required]
+
+    @get("/")
+    async def my_orders(self, session: AsyncSession, actor: Actor | None, limit: Limit = 50, offset: Offset = 0) -> list[OrderOut]:
+        actor = require_actor(actor)
+        return [await order_out(session, o, detail=False) for o in await orders.orders_of_user(session, actor.user_id, limit, offset)]
+
+    @get("/{order_id:int}")
+    async def get_order(self, order_id: int, session: AsyncSession, actor: Actor | None) -> OrderOut:
+        """The shopper who placed it, or its brand's staff."""
+        return await order_out(session, await orders.get_order_for(session, actor, order_id))
+
+    @post("/{order_id:int}/complete", status_code=200)
+    async def complete(self, order_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> OrderOut:
+        order = await orders.complete(session, runtime, actor, order_id)
+        await session.commit()
+        return await order_out(session, order)
+
+    @post("/{order_id:int}/fulfil", status_code=200)
+    async def fulfil(self, order_id: int, data: FulfilIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> OrderOut:
+        """Brand staff ship it with a tracking number."""
+        order = await orders.fulfil(session, runtime, actor, order_id, carrier=data.carrier, tracking_number=data.tracking_number)
+        await session.commit()
+        return await order_out(session, order)
+
+    @post("/{order_id:int}/cancel", status_code=200)
+    async def cancel(self, order_id: int, data: CancelIn, runtime: Runtime, actor: Actor | None) -> OrderOut:
+        """Brand staff cancel a paid, unshipped order: refunded in full and restocked."""
+        order = await refunds.cancel_paid_order(runtime, actor, order_id, reason=data.reason)
+        async with runtime.db.read_session() as session:
+            return await order_out(session, order)
+
+    @post("/{order_id:int}/refund-requests", status_code=201)
+    async def request_refund(self, order_id: int, data: RefundRequestIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> RefundOut:
+        """The shopper asks for money back (all that is left, or `amount_minor`)."""
+        refund = await refunds.request_refund(session, runtime, actor, order_id, amount_minor=data.amount_minor, reason=data.reason)
+        await session.commit()
+        return refund_out(refund)
+
+    @post("/{order_id:int}/refunds", status_code=201)
+    async def refund(self, order_id: int, data: RefundIn, runtime: Runtime, actor: Actor | None) -> RefundOut:
+        """Brand staff refund directly, optionally restocking whole lines."""
+        return refund_out(await refunds.refund_directly(runtime, actor, order_id, amount_minor=data.amount_minor, reason=data.reason, restock_line_ids=list(data.restock_line_ids)))
+
+    @get("/{order_id:int}/refunds")
+    async def list_refunds(self, order_id: int, session: AsyncSession, actor: Actor | None) -> list[RefundOut]:
+        from core.orders.models import Refund
+
+        order = await orders.get_order_for(session, actor, order_id)
+        rows = await session.execute(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id))
+        return [refund_out(r) for r in rows.scalars()]
+
+
+class RefundController(Controller):
+    path = "/refunds"
+    tags = ["orders"]
+    guards = [login_required]
+
+    @post("/{refund_id:int}/approve", status_code=200)
+    async def approve(self, refund_id: int, data: ApproveIn, runtime: Runtime, actor: Actor | None) -> RefundOut:
+        return refund_out(await refunds.approve_refund(runtime, actor, refund_id, amount_minor=data.amount_minor, restock_line_ids=list(data.restock_line_ids)))
+
+    @post("/{refund_id:int}/reject", status_code=200)
+    async def reject(self, refund_id: int, data: RejectIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> RefundOut:
+        refund = await refunds.reject_refund(session, runtime, actor, refund_id, note=data.note)
+        await session.commit()
+        return refund_out(refund)
+
+
+async def _brand_by_slug(session: AsyncSession, slug: str) -> Brand:
+    brand = (await session.execute(select(Brand).where(Brand.slug == slug))).scalar_one_or_none()
+    if brand is None:
+        raise NotFound("no such brand")
+    return brand
+
+
+async def _own_variant(session: AsyncSession, actor: Actor | None, variant_id: int) -> tuple[Variant, Product]:
+    row = (await session.execute(select(Variant, Product).join(Product, Product.id == Variant.product_id).where(Variant.id == variant_id))).first()
+    actor = require_actor(actor)
+    if row is None or row[1].brand_id not in actor.brand_ids:
+        raise NotFound("no such variant")
+    return row[0], row[1]
+
+
+class BrandOrdersController(Controller):
+    path = "/brands/{slug:str}"
+    tags = ["orders"]
+    guards = [login_required]
+
+    @get("/orders")
+    async def brand_orders(self, slug: str, session: AsyncSession, actor: Actor | None, status: str | None = None, limit: Limit = 50, offset: Offset = 0) -> list[OrderOut]:
+        brand = await _brand_by_slug(session, slug)
+        return [await order_out(session, o, detail=False) for o in await orders.orders_of_brand(session, actor, brand.id, status, limit, offset)]
+
+
+class StockController(Controller):
+    path = "/variants/{variant_id:int}"
+    tags = ["inventory"]
+    guards = [login_required]
+
+    @get("/stock")
+    async def stock(self, variant_id: int, session: AsyncSession, actor: Actor | None) -> StockOut:
+        await _own_variant(session, actor, variant_id)
+        snap = await inventory.snapshot(session, variant_id)
+        return StockOut(variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled)
+
+    @post("/stock", status_code=200)
+    async def receive(self, variant_id: int, data: StockIn, session: AsyncSession, actor: Actor | None) -> StockOut:
+        """Goods in (positive) or written off (negative, from available only)."""
+        _variant, product = await _own_variant(session, actor, variant_id)
+        require_brand_member(actor, product.brand_id)
+        location = await inventory.ensure_location(session, product.brand_id, data.location) if data.location else await inventory.ensure_location(session, product.brand_id)
+        await inventory.receive_stock(session, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
+        await session.commit()
+        snap = await inventory.snapshot(session, variant_id)
+        return StockOut(variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled)
+
+    @post("/pools", status_code=201)
+    async def create_pool(self, variant_id: int, data: PoolIn, session: AsyncSession, actor: Actor | None) -> PoolOut:
+        """Set units aside under a name (samples for a campaign, a flash deal)."""
+        _variant, product = await _own_variant(session, actor, variant_id)
+        location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == product.brand_id).order_by(StockLocation.position, StockLocation.id).limit(1))).scalar_one_or_none()
+        if location is None:
+            raise NotFound("this brand has no stock yet")
+        existing = (await session.execute(select(StockPool).where(StockPool.name == data.name))).scalar_one_or_none()
+        if existing is not None:
+            from core.errors import Conflict
+
+            raise Conflict(f"a pool named {data.name!r} exists")
+        pool = await inventory.create_pool(session, name=data.name, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
+        await session.commit()
+        return PoolOut(id=pool.id, name=pool.name, variant_id=pool.variant_id, available=pool.available, reserved=pool.reserved, committed=pool.committed)
+
+
+ORDER_CONTROLLERS = [CartController, CheckoutController, OrderController, RefundController, BrandOrdersController, StockController]
+

@@ -1,0 +1,156 @@
+"""Carts: a guest's (by cookie token) or a user's; merged at login.
+
+A cart holds variant ids and quantities only. Prices are computed each time it is
+shown or checked out (core.pricing), so nothing a client sends is ever a price.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, update
+
+from core.auth.permissions import Actor
+from core.db import utcnow
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.money import validate_currency
+from core.orders.models import MAX_LINE_QUANTITY, Cart, CartLine, CartStatus
+from core.pricing import Quote, load_lines, quote
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+DEFAULT_CURRENCY = "CNY"
+
+
+def check_quantity(quantity: object, *, allow_zero: bool = False) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ValidationFailed("quantity must be a whole number")
+    low = 0 if allow_zero else 1
+    if quantity < low or quantity > MAX_LINE_QUANTITY:
+        raise ValidationFailed(f"quantity must be between {low} and {MAX_LINE_QUANTITY}")
+    return quantity
+
+
+async def new_cart(session: AsyncSession, *, user_id: int | None, currency: str = DEFAULT_CURRENCY) -> Cart:
+    try:
+        currency = validate_currency(currency)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    cart = Cart(token=str(uuid.uuid4()), user_id=user_id, currency=currency, status=CartStatus.OPEN)
+    session.add(cart)
+    await session.flush()
+    return cart
+
+
+async def find_cart(session: AsyncSession, token: str | None, actor: Actor | None) -> Cart | None:
+    """The caller's cart: a user's open cart, else the guest cart named by `token`.
+
+    A token for a cart that belongs to another user finds nothing (404 upstream, so
+    nothing leaks); a guest cart's token is its only key.
+    """
+    if token:
+        try:
+            uuid.UUID(token)
+        except ValueError:
+            return None
+        cart = (await session.execute(select(Cart).where(Cart.token == token))).scalar_one_or_none()
+        if cart is not None and (cart.user_id is None or (actor is not None and cart.user_id == actor.user_id)):
+            return cart
+        if cart is not None and cart.user_id is not None:
+            return None
+    if actor is not None:
+        return (
+            await session.execute(
+                select(Cart).where(Cart.user_id == actor.user_id, Cart.status.in_((CartStatus.OPEN, CartStatus.CHECKING_OUT))).order_by(Cart.id.desc()).limit(1)
+            )
+        ).scalar_one_or_none()
+    return None
+
+
+async def require_cart(session: AsyncSession, token: str | None, actor: Actor | None) -> Cart:
+    cart = await find_cart(session, token, actor)
+    if cart is None:
+        raise NotFound("no such cart")
+    return cart
+
+
+def _require_open(cart: Cart) -> None:
+    if cart.status == CartStatus.CHECKING_OUT:
+        raise Conflict("this cart is in checkout; finish or cancel the payment first")
+    if cart.status != CartStatus.OPEN:
+        raise Conflict("this cart is closed")
+
+
+async def set_line(session: AsyncSession, cart: Cart, *, variant_id: int, quantity: int, add: bool = False) -> None:
+    """Set (or with `add`, increase) a line's quantity; 0 removes it."""
+    _require_open(cart)
+    check_quantity(quantity, allow_zero=not add)
+    if add and quantity == 0:
+        raise ValidationFailed("quantity must be at least 1")
+    line = (await session.execute(select(CartLine).where(CartLine.cart_id == cart.id, CartLine.variant_id == variant_id))).scalar_one_or_none()
+    new_quantity = (line.quantity if (line and add) else 0) + quantity
+    if new_quantity > MAX_LINE_QUANTITY:
+        raise ValidationFailed(f"at most {MAX_LINE_QUANTITY} of one item per order")
+    if new_quantity == 0:
+        if line is not None:
+            await session.delete(line)
+    else:
+        await load_lines(session, cart.currency, [(variant_id, new_quantity)])  # sellable, priced in this currency
+        if line is None:
+            session.add(CartLine(cart_id=cart.id, variant_id=variant_id, quantity=new_quantity))
+        else:
+            line.quantity = new_quantity
+    await session.execute(update(Cart).where(Cart.id == cart.id).values(updated_at=utcnow()))
+    await session.flush()
+
+
+async def cart_lines(session: AsyncSession, cart_id: int) -> list[tuple[int, int]]:
+    rows = await session.execute(select(CartLine.variant_id, CartLine.quantity).where(CartLine.cart_id == cart_id).order_by(CartLine.id))
+    return [(v, q) for v, q in rows.all()]
+
+
+async def price_cart(session: AsyncSession, runtime: Runtime, cart: Cart, *, region: str | None = None) -> Quote:
+    """Current prices for the cart; lines that stopped being sellable are dropped from the
+    quote and reported by `unavailable_lines`, so a stale cart still renders."""
+    return await quote(session, runtime, currency=cart.currency, user_id=cart.user_id, wanted=await sellable_lines(session, cart), region=region)
+
+
+async def sellable_lines(session: AsyncSession, cart: Cart) -> list[tuple[int, int]]:
+    wanted = []
+    for variant_id, quantity in await cart_lines(session, cart.id):
+        try:
+            await load_lines(session, cart.currency, [(variant_id, quantity)])
+        except (NotFound, ValidationFailed):
+            continue
+        wanted.append((variant_id, quantity))
+    return wanted
+
+
+async def merge_guest_cart(session: AsyncSession, guest_token: str | None, actor: Actor) -> Cart | None:
+    """At login: fold the guest cart into the user's open cart (quantities add up, capped)."""
+    if not guest_token:
+        return None
+    guest = await find_cart(session, guest_token, None)
+    if guest is None or guest.user_id is not None or guest.status != CartStatus.OPEN:
+        return None
+    mine = (
+        await session.execute(select(Cart).where(Cart.user_id == actor.user_id, Cart.status == CartStatus.OPEN).order_by(Cart.id.desc()).limit(1))
+    ).scalar_one_or_none()
+    if mine is None:
+        guest.user_id = actor.user_id  # adopt it
+        await session.flush()
+        return guest
+    for variant_id, quantity in await cart_lines(session, guest.id):
+        line = (await session.execute(select(CartLine).where(CartLine.cart_id == mine.id, CartLine.variant_id == variant_id))).scalar_one_or_none()
+        if line is None:
+            session.add(CartLine(cart_id=mine.id, variant_id=variant_id, quantity=quantity))
+        else:
+            line.quantity = min(MAX_LINE_QUANTITY, line.quantity + quantity)
+    await session.execute(delete(CartLine).where(CartLine.cart_id == guest.id))
+    guest.status = CartStatus.MERGED
+    await session.flush()
+    return mine

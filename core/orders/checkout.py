@@ -1,0 +1,213 @@
+"""Checkout: price on the server, hold stock, split into one order per brand, one payment.
+
+`start_checkout` runs in one transaction: if any line cannot be held, nothing is
+written and the cart stays open. A second start for the same cart (double click,
+two tabs) returns the checkout that already exists.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from core.auth.permissions import Actor
+from core.auth.service import EMAIL_RE, normalise_email
+from core.db import utcnow
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.events import record_event
+from core.inventory import service as inventory
+from core.orders import service as orders
+from core.orders.cart import cart_lines
+from core.orders.models import Cart, CartStatus, Checkout, CheckoutStatus, Order, OrderLine, OrderStatus
+from core.pricing import quote, validate
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+ADDRESS_FIELDS = {"name": 80, "phone": 30, "line1": 200, "line2": 200, "city": 80, "region": 80, "postal_code": 20, "country": 2}
+REQUIRED_ADDRESS = ("name", "phone", "line1", "city", "country")
+
+
+def clean_address(raw: dict[str, Any]) -> dict[str, str]:
+    unknown = set(raw) - set(ADDRESS_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"unknown address fields: {', '.join(sorted(unknown))}")
+    address: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for name, limit in ADDRESS_FIELDS.items():
+        value = raw.get(name, "")
+        if not isinstance(value, str):
+            problems[name] = "must be text"
+            continue
+        value = value.strip()
+        if len(value) > limit or not value.isprintable():
+            problems[name] = f"up to {limit} printable characters"
+        elif name in REQUIRED_ADDRESS and not value:
+            problems[name] = "required"
+        elif value:
+            address[name] = value
+    if "country" in address and not re.fullmatch(r"[A-Za-z]{2}", address["country"]):
+        problems["country"] = "a two-letter country code such as CN"
+    if problems:
+        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in problems.items()), extra={"fields": problems})
+    address["country"] = address["country"].upper()
+    return address
+
+
+def tax_region(address: dict[str, str]) -> str:
+    region = address.get("region", "")
+    code = f"{address['country']}-{region.upper()}" if re.fullmatch(r"[A-Za-z0-9]{1,3}", region) else address["country"]
+    return code
+
+
+async def open_checkout_of(session: AsyncSession, cart_id: int) -> Checkout | None:
+    return (
+        await session.execute(select(Checkout).where(Checkout.cart_id == cart_id, Checkout.status == CheckoutStatus.OPEN).order_by(Checkout.id.desc()).limit(1))
+    ).scalar_one_or_none()
+
+
+async def start_checkout(
+    session: AsyncSession, runtime: Runtime, cart: Cart, actor: Actor | None, *, email: str | None, address: dict[str, Any], hold_minutes: int = inventory.HOLD_MINUTES
+) -> Checkout:
+    existing = await open_checkout_of(session, cart.id)
+    if existing is not None:
+        return existing
+    address = clean_address(address)
+    email = normalise_email(actor.email if actor else (email or ""))
+    if not EMAIL_RE.match(email) or not email.isprintable():
+        raise ValidationFailed("enter an email for the receipt", extra={"fields": {"email": "required"}})
+    claimed = await session.execute(
+        update(Cart).where(Cart.id == cart.id, Cart.status == CartStatus.OPEN).values(status=CartStatus.CHECKING_OUT, updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        existing = await open_checkout_of(session, cart.id)
+        if existing is not None:
+            return existing
+        raise Conflict("this cart cannot be checked out")
+    wanted = await cart_lines(session, cart.id)
+    if not wanted:
+        raise ValidationFailed("the cart is empty")
+    user_id = actor.user_id if actor else None
+    q = await quote(session, runtime, currency=cart.currency, user_id=user_id, wanted=wanted, region=tax_region(address))
+    await validate(runtime, q, user_id=user_id)
+
+    checkout = Checkout(
+        cart_id=cart.id, user_id=user_id, token=str(uuid.uuid4()), email=email, currency=q.currency, total_minor=q.total_minor,
+        address=address, status=CheckoutStatus.OPEN, expires_at=utcnow() + timedelta(minutes=hold_minutes),
+    )
+    session.add(checkout)
+    await session.flush()
+    for n, bq in enumerate(q.brands, start=1):
+        order = Order(
+            number=f"ZC{checkout.id:07d}-{n}", checkout_id=checkout.id, brand_id=bq.brand_id, user_id=user_id, email=email, currency=q.currency,
+            subtotal_minor=bq.subtotal_minor, discount_minor=bq.discount_minor, shipping_minor=bq.shipping_minor, tax_minor=bq.tax_minor,
+            tax_inclusive=bq.tax_inclusive, total_minor=bq.total_minor, status=OrderStatus.PENDING_PAYMENT, address=address,
+        )
+        session.add(order)
+        await session.flush()
+        for lq in bq.lines:
+            line = OrderLine(
+                order_id=order.id, variant_id=lq.variant_id, product_id=lq.product_id, title=lq.title, sku=lq.sku, options=lq.options,
+                quantity=lq.quantity, unit_price_minor=lq.unit_price_minor, discount_minor=lq.discount_minor, tax_minor=lq.tax_minor,
+                total_minor=lq.net_minor + (0 if bq.tax_inclusive else lq.tax_minor), adjustments=lq.adjustments,
+            )
+            session.add(line)
+            await session.flush()
+            await inventory.reserve(session, variant_id=lq.variant_id, quantity=lq.quantity, order_line_id=line.id, minutes=hold_minutes)
+        session.add(orders.OrderTransition(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING_PAYMENT, actor_user_id=user_id, actor_kind="user"))
+        record_event(session, runtime, "order.placed", {"order_id": order.id, "number": order.number, "brand_id": order.brand_id, "checkout_id": checkout.id, "user_id": user_id, "total_minor": order.total_minor, "currency": order.currency})
+    return checkout
+
+
+async def get_checkout(session: AsyncSession, token: str, actor: Actor | None) -> Checkout:
+    """By its token; a signed-in user's checkout is theirs alone (404 for anyone else)."""
+    try:
+        uuid.UUID(token)
+    except ValueError as exc:
+        raise NotFound("no such checkout") from exc
+    checkout = (await session.execute(select(Checkout).where(Checkout.token == token))).scalar_one_or_none()
+    if checkout is None or (checkout.user_id is not None and (actor is None or actor.user_id != checkout.user_id)):
+        raise NotFound("no such checkout")
+    return checkout
+
+
+async def orders_of_checkout(session: AsyncSession, checkout_id: int) -> list[Order]:
+    return list((await session.execute(select(Order).where(Order.checkout_id == checkout_id).order_by(Order.id))).scalars())
+
+
+async def close_unpaid(session: AsyncSession, runtime: Runtime, checkout: Checkout, *, to: str, actor: Actor | None = None) -> bool:
+    """Expire or cancel an unpaid checkout: release its stock, cancel its orders, reopen
+    the cart. False if it was no longer open (paid meanwhile, or closed already)."""
+    closed = await session.execute(
+        update(Checkout).where(Checkout.id == checkout.id, Checkout.status == CheckoutStatus.OPEN).values(status=to, updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    if closed.rowcount != 1:
+        return False
+    for order in await orders_of_checkout(session, checkout.id):
+        for hold in await orders.holds_of(session, order.id):
+            await inventory.release_hold(session, hold.id)
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            await orders.transition(session, runtime, order, OrderStatus.CANCELLED, actor=actor, kind="user" if actor else "system", note=f"checkout {to}")
+    await session.execute(
+        update(Cart).where(Cart.id == checkout.cart_id, Cart.status == CartStatus.CHECKING_OUT).values(status=CartStatus.OPEN).execution_options(synchronize_session=False)
+    )
+    return True
+
+
+async def expire_checkouts(runtime: Runtime, limit: int = 200) -> int:
+    """The `core.expire_checkouts` job: close unpaid checkouts past their hold time.
+
+    Each is closed in its own transaction; an unfinished provider payment is cancelled
+    afterwards, outside it. If the provider took the money anyway, the success that
+    arrives later finds the checkout closed and refunds it (core.payments.service).
+    """
+    from core.payments.models import Payment, PaymentStatus
+    from core.payments.service import provider_for
+
+    async with runtime.db.read_session() as session:
+        due = list(
+            (await session.execute(select(Checkout.id).where(Checkout.status == CheckoutStatus.OPEN, Checkout.expires_at < utcnow()).order_by(Checkout.id).limit(limit))).scalars()
+        )
+    closed = 0
+    for checkout_id in due:
+        async with runtime.db.session() as session:
+            checkout = await session.get(Checkout, checkout_id)
+            if checkout is None or not await close_unpaid(session, runtime, checkout, to=CheckoutStatus.EXPIRED):
+                continue
+            payments = list(
+                (await session.execute(select(Payment).where(Payment.checkout_id == checkout_id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))))).scalars()
+            )
+            await session.commit()
+        closed += 1
+        for payment in payments:
+            if payment.provider_ref is None:
+                continue
+            try:
+                await provider_for(runtime, payment.provider).cancel(payment.provider_ref, idempotency_key=f"{payment.idempotency_key}-cancel")
+            except Exception:  # noqa: BLE001 - a late success is refunded on arrival
+                continue
+            async with runtime.db.session() as session:
+                await session.execute(
+                    update(Payment).where(Payment.id == payment.id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))).values(status=PaymentStatus.CANCELLED).execution_options(synchronize_session=False)
+                )
+                await session.commit()
+    return closed
+
+
+async def cancel_checkout(runtime: Runtime, token: str, actor: Actor | None) -> Checkout:
+    """The shopper abandons payment: stock goes back and the cart opens again."""
+    async with runtime.db.session() as session:
+        checkout = await get_checkout(session, token, actor)
+        if checkout.status == CheckoutStatus.CANCELLED:
+            return checkout
+        if not await close_unpaid(session, runtime, checkout, to=CheckoutStatus.CANCELLED, actor=actor):
+            raise Conflict(f"this checkout is {checkout.status}")
+        await session.commit()
+        await session.refresh(checkout)
+        return checkout

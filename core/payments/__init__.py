@@ -1,0 +1,1 @@
+"""Payments behind a provider interface: `sandbox` (embedded default) and `stripe`."""

@@ -1,0 +1,246 @@
+"""Server-side prices: catalog price, then `price_adjustments` by priority, shipping, tax.
+
+Nothing a client sends is a price. Every figure is integer minor units; a split
+checkout's brand totals sum exactly to the payment.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import select
+
+from core.catalog.models import Brand, Product, ProductStatus, ShippingRate, TaxRate, Variant, VariantPrice
+from core.errors import NotFound, ValidationFailed
+from core.money import Money, allocate_minor
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+
+class Adjustment(msgspec.Struct, frozen=True, kw_only=True):
+    """A price change proposed by a plugin: negative is a discount.
+
+    `variant_id` targets one line; None spreads it over the brand's lines (or the whole
+    cart if `brand_id` is None too) in proportion to their amounts.
+    """
+
+    code: str
+    label: str
+    amount_minor: int
+    priority: int = 100
+    variant_id: int | None = None
+    brand_id: int | None = None
+
+
+class PricingLine(msgspec.Struct, frozen=True, kw_only=True):
+    """What `price_adjustments` and `validate_checkout` see of a line."""
+
+    variant_id: int
+    product_id: int
+    brand_id: int
+    sku: str
+    quantity: int
+    unit_price_minor: int
+
+
+class PricingCart(msgspec.Struct, frozen=True, kw_only=True):
+    currency: str
+    user_id: int | None
+    lines: list[PricingLine]
+    region: str | None = None
+
+
+@dataclass
+class LineQuote:
+    variant_id: int
+    product_id: int
+    brand_id: int
+    title: str
+    sku: str
+    options: dict[str, Any]
+    quantity: int
+    unit_price_minor: int
+    discount_minor: int = 0
+    tax_minor: int = 0
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def gross_minor(self) -> int:
+        return self.quantity * self.unit_price_minor
+
+    @property
+    def net_minor(self) -> int:
+        return self.gross_minor - self.discount_minor
+
+
+@dataclass
+class BrandQuote:
+    brand_id: int
+    brand_name: str
+    lines: list[LineQuote]
+    shipping_minor: int = 0
+    tax_minor: int = 0
+    tax_inclusive: bool = True
+
+    @property
+    def subtotal_minor(self) -> int:
+        return sum(line.net_minor for line in self.lines)
+
+    @property
+    def discount_minor(self) -> int:
+        return sum(line.discount_minor for line in self.lines)
+
+    @property
+    def total_minor(self) -> int:
+        return self.subtotal_minor + self.shipping_minor + (0 if self.tax_inclusive else self.tax_minor)
+
+
+@dataclass
+class Quote:
+    currency: str
+    brands: list[BrandQuote]
+    region: str | None
+
+    @property
+    def total_minor(self) -> int:
+        return sum(b.total_minor for b in self.brands)
+
+    def money(self, amount_minor: int) -> Money:
+        return Money(amount_minor, self.currency)
+
+
+async def _call_runtime_hook(hook: Any, **kwargs: Any) -> list[Any]:
+    results = []
+    for result in hook(**kwargs):
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            results.append(result)
+    return results
+
+
+async def load_lines(session: AsyncSession, currency: str, wanted: list[tuple[int, int]]) -> list[LineQuote]:
+    """Catalog prices for (variant_id, quantity) pairs; refuses what cannot be sold."""
+    if not wanted:
+        return []
+    ids = [vid for vid, _ in wanted]
+    rows = (
+        await session.execute(
+            select(Variant, Product, VariantPrice)
+            .join(Product, Product.id == Variant.product_id)
+            .outerjoin(VariantPrice, (VariantPrice.variant_id == Variant.id) & (VariantPrice.currency == currency))
+            .where(Variant.id.in_(ids))
+        )
+    ).all()
+    found = {v.id: (v, p, price) for v, p, price in rows}
+    lines = []
+    for variant_id, quantity in wanted:
+        if variant_id not in found:
+            raise NotFound(f"variant {variant_id} does not exist", extra={"variant_id": variant_id})
+        variant, product, price = found[variant_id]
+        if product.status != ProductStatus.ACTIVE or not variant.is_active:
+            raise ValidationFailed(f"{product.title} ({variant.sku}) is not for sale", extra={"variant_id": variant_id})
+        if price is None:
+            raise ValidationFailed(f"{product.title} ({variant.sku}) has no price in {currency}", extra={"variant_id": variant_id})
+        lines.append(
+            LineQuote(
+                variant_id=variant.id, product_id=product.id, brand_id=product.brand_id, title=product.title, sku=variant.sku,
+                options=dict(variant.options or {}), quantity=quantity, unit_price_minor=price.amount_minor,
+            )
+        )
+    return lines
+
+
+def _apply(lines: list[LineQuote], adjustment: Adjustment, source: str) -> None:
+    targets = [ln for ln in lines if (adjustment.variant_id is None or ln.variant_id == adjustment.variant_id) and (adjustment.brand_id is None or ln.brand_id == adjustment.brand_id)]
+    if not targets or adjustment.amount_minor == 0:
+        return
+    if adjustment.amount_minor > 0:
+        raise ValidationFailed(f"adjustment {adjustment.code!r} from {source} would raise a price")
+    weights = [ln.net_minor for ln in targets]
+    if sum(weights) == 0:
+        return
+    # never discount below zero: cap at what the lines still cost
+    amount = min(-adjustment.amount_minor, sum(weights))
+    for line, share in zip(targets, allocate_minor(amount, weights), strict=True):
+        if share:
+            line.discount_minor += share
+            line.adjustments.append({"code": adjustment.code, "label": adjustment.label, "amount_minor": -share, "source": source})
+
+
+def _tax_portion(amount: int, rate_bps: int, inclusive: bool) -> int:
+    """Tax in minor units, half up: the part inside an inclusive price, or on top otherwise."""
+    numerator = amount * rate_bps
+    denominator = 10_000 + rate_bps if inclusive else 10_000
+    q, r = divmod(numerator, denominator)
+    return q + (1 if r * 2 >= denominator else 0)
+
+
+async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_id: int | None, wanted: list[tuple[int, int]], region: str | None = None) -> Quote:
+    lines = await load_lines(session, currency, wanted)
+    cart = PricingCart(
+        currency=currency, user_id=user_id, region=region,
+        lines=[PricingLine(variant_id=ln.variant_id, product_id=ln.product_id, brand_id=ln.brand_id, sku=ln.sku, quantity=ln.quantity, unit_price_minor=ln.unit_price_minor) for ln in lines],
+    )
+    proposals: list[tuple[Adjustment, str]] = []
+    for impl in reversed(runtime.pm.hook.price_adjustments.get_hookimpls()):
+        result = impl.function(cart=cart, runtime=runtime)
+        if inspect.isawaitable(result):
+            result = await result
+        for adj in result or ():
+            if not isinstance(adj, Adjustment):
+                raise TypeError(f"plugin {impl.plugin_name!r}: hook price_adjustments must return core.pricing.Adjustment items")
+            proposals.append((adj, impl.plugin_name))
+    for adj, source in sorted(proposals, key=lambda p: (p[0].priority, p[0].code, p[1])):
+        _apply(lines, adj, source)
+
+    brand_ids = sorted({ln.brand_id for ln in lines})
+    brands = {b.id: b for b in (await session.execute(select(Brand).where(Brand.id.in_(brand_ids)))).scalars()} if brand_ids else {}
+    rates = {r.brand_id: r for r in (await session.execute(select(ShippingRate).where(ShippingRate.brand_id.in_(brand_ids), ShippingRate.currency == currency))).scalars()} if brand_ids else {}
+    tax = await _tax_rate(session, region)
+    out = []
+    for brand_id in brand_ids:
+        bq = BrandQuote(brand_id=brand_id, brand_name=brands[brand_id].name, lines=[ln for ln in lines if ln.brand_id == brand_id])
+        rate = rates.get(brand_id)
+        if rate is not None and not (rate.free_over_minor is not None and bq.subtotal_minor >= rate.free_over_minor):
+            bq.shipping_minor = rate.amount_minor
+        if tax is not None:
+            bq.tax_inclusive = tax.inclusive
+            for ln in bq.lines:
+                ln.tax_minor = _tax_portion(ln.net_minor, tax.rate_bps, tax.inclusive)
+            bq.tax_minor = sum(ln.tax_minor for ln in bq.lines)
+        out.append(bq)
+    return Quote(currency=currency, brands=out, region=region)
+
+
+async def _tax_rate(session: AsyncSession, region: str | None) -> TaxRate | None:
+    """The most specific rate: "CN-31" before "CN"."""
+    if not region:
+        return None
+    candidates = [region.upper()]
+    if "-" in region:
+        candidates.append(region.split("-")[0].upper())
+    rows = {r.region: r for r in (await session.execute(select(TaxRate).where(TaxRate.region.in_(candidates)))).scalars()}
+    for c in candidates:
+        if c in rows:
+            return rows[c]
+    return None
+
+
+async def validate(runtime: Runtime, q: Quote, *, user_id: int | None) -> None:
+    """Run `validate_checkout`; any problem stops the checkout before anything is written."""
+    cart = PricingCart(
+        currency=q.currency, user_id=user_id, region=q.region,
+        lines=[PricingLine(variant_id=ln.variant_id, product_id=ln.product_id, brand_id=ln.brand_id, sku=ln.sku, quantity=ln.quantity, unit_price_minor=ln.unit_price_minor) for b in q.brands for ln in b.lines],
+    )
+    problems: list[str] = []
+    for result in await _call_runtime_hook(runtime.pm.hook.validate_checkout, cart=cart, runtime=runtime):
+        problems.extend(result)
+    if problems:
+        raise ValidationFailed("; ".join(problems), extra={"problems": problems})
