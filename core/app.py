@@ -17,6 +17,7 @@ from litestar import Litestar, Request, Router, get
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth.permissions import Actor
+from core.catalog.media import media_router
 from litestar.channels import ChannelsPlugin
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
@@ -144,7 +145,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)
     app = Litestar(
-        route_handlers=[health, MetricsController, *routers],
+        route_handlers=[health, MetricsController, media_router(settings), *routers],
         dependencies={
             "runtime": Provide(provide_runtime),
             "session": Provide(provide_session),

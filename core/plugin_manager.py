@@ -49,13 +49,15 @@ class PluginManager(pluggy.PluginManager):
         return out
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a synchronous hook plugin by plugin and keep who returned what.
+        """Call a synchronous hook plugin by plugin, in registration order (the core, the
+        surfaces, then plugins), and keep who returned what.
 
-        Used where the result belongs under the plugin's name (route prefixes).
+        Used where the result belongs under the plugin's name (route prefixes, event
+        types, migration branches) and where later contributions override earlier ones.
         """
         caller = getattr(self.hook, hook_name)
         results = []
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             if self.trace_enabled:
                 log.info("hook %s(%s) -> %s", hook_name, ", ".join(kwargs), impl.plugin_name)
             result = impl.function(**kwargs)

@@ -106,6 +106,12 @@ async def empty_tables(runtime: Any) -> None:
     async with runtime.db.engine.begin() as conn:
         if runtime.db.is_sqlite:
             existing = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
+            # SQLite checks ON DELETE RESTRICT row by row, so a tree (category.parent_id)
+            # cannot be emptied in one DELETE: unlink its rows first
+            for table in Base.metadata.sorted_tables:
+                for fk in table.foreign_keys:
+                    if fk.column.table is table and fk.parent.nullable and table.name in existing:
+                        await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
             for name in tables:
                 if name in existing:
                     await conn.execute(text(f'DELETE FROM "{name}"'))

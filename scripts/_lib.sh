@@ -3,6 +3,7 @@
 #
 #   ensure_apt PKG[=PROBE]...  install missing Debian packages (apt-get update only if needed)
 #   ensure_venv                create/repair $REPO/.venv and `pip install -e "$REPO[test]"`
+#   ensure_localstripe         create $REPO/.venv-localstripe with the fake Stripe server (tests only)
 #   free_port [N]              print N (default 1) distinct free TCP ports on 127.0.0.1
 #   port_in_use PORT [HOST]    true if something already listens on HOST:PORT
 
@@ -152,6 +153,28 @@ ensure_venv() {
     rm -f "$VENV_STAMP"
     _pip install -q -e "${REPO}[test]" || die "pip install -e \"${REPO}[test]\" failed"
     _stamp_value >"$VENV_STAMP"
+}
+
+# localstripe (a stateful fake Stripe server) lives in a venv of its own: it brings
+# aiohttp and friends, which the app itself does not need. 1.15.10 runs on Python 3.11+
+# with aiohttp 3.x.
+LOCALSTRIPE_VENV="$REPO/.venv-localstripe"
+LOCALSTRIPE_SPEC="localstripe==1.15.10 aiohttp>=3.9,<4"
+
+ensure_localstripe() {
+    local py stamp="$LOCALSTRIPE_VENV/.zhongcao-installed"
+    if [[ -f $stamp && $(cat "$stamp") == "$LOCALSTRIPE_SPEC" ]] \
+        && "$LOCALSTRIPE_VENV/bin/python" -c 'import localstripe.server' >/dev/null 2>&1; then
+        return 0
+    fi
+    py=$(find_python) || die "need Python >= 3.11 for localstripe"
+    log "creating $LOCALSTRIPE_VENV ($LOCALSTRIPE_SPEC)"
+    rm -rf -- "$LOCALSTRIPE_VENV"
+    "$py" -m venv "$LOCALSTRIPE_VENV" || die "python3 -m venv $LOCALSTRIPE_VENV failed"
+    # shellcheck disable=SC2086  # the spec is a list of requirements
+    VENV=$LOCALSTRIPE_VENV _pip install -q $LOCALSTRIPE_SPEC || die "pip install $LOCALSTRIPE_SPEC failed"
+    "$LOCALSTRIPE_VENV/bin/python" -c 'import localstripe.server' || die "localstripe does not import"
+    printf '%s\n' "$LOCALSTRIPE_SPEC" >"$stamp"
 }
 
 _py() {

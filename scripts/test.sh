@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: bash scripts/test.sh [pytest args...]
 #
-# Installs what is missing (Debian packages, .venv), starts a throwaway
-# PostgreSQL and Redis on free ports, runs pytest once against SQLite and once
-# against PostgreSQL, then stops both servers and removes their temp dirs.
+# Installs what is missing (Debian packages, .venv, .venv-localstripe), starts a
+# throwaway PostgreSQL, Redis and localstripe (a fake Stripe) on free ports, runs
+# pytest once against SQLite and once against PostgreSQL, then stops the servers
+# and removes their temp dirs.
 # Exits non-zero if either run fails (pytest's "no tests collected" included).
 set -euo pipefail
 
@@ -24,6 +25,7 @@ ensure_apt \
     wrk=wrk
 command -v redis-cli >/dev/null 2>&1 || ensure_apt redis-tools=redis-cli
 ensure_venv
+ensure_localstripe
 
 PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 [[ -x $PG_BIN/pg_ctl ]] || die "no PostgreSQL binaries under /usr/lib/postgresql"
@@ -33,6 +35,8 @@ PG_TMP=
 REDIS_TMP=
 PG_UP=0
 REDIS_PORT=
+STRIPE_TMP=
+STRIPE_PID=
 
 # Postgres refuses to run as root: as root, run its tools as the postgres user.
 as_pg() {
@@ -71,6 +75,19 @@ stop_redis() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
+stop_localstripe() {
+    # Only the pid we started ourselves.
+    [[ $STRIPE_PID =~ ^[0-9]+$ ]] || return 0
+    local i
+    kill -TERM "$STRIPE_PID" 2>/dev/null || { STRIPE_PID=; return 0; }
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$STRIPE_PID" 2>/dev/null || { STRIPE_PID=; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$STRIPE_PID" 2>/dev/null || true
+    STRIPE_PID=
+}
+
 # shellcheck disable=SC2317  # invoked from the traps below
 cleanup() {
     local rc=$?
@@ -78,8 +95,10 @@ cleanup() {
     trap - EXIT INT TERM HUP
     stop_postgres
     stop_redis
+    stop_localstripe
     [[ -n $PG_TMP ]] && rm -rf -- "$PG_TMP"
     [[ -n $REDIS_TMP ]] && rm -rf -- "$REDIS_TMP"
+    [[ -n $STRIPE_TMP ]] && rm -rf -- "$STRIPE_TMP"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -148,6 +167,59 @@ for _try in 1 2 3; do
 done
 ((_redis_ok)) || die "could not start redis-server"
 log "redis on 127.0.0.1:$REDIS_PORT"
+
+# ---------------------------------------------------------------- localstripe
+# A fake Stripe for tests/core/test_stripe.py and test_webhooks.py. Started through
+# its library rather than its `localstripe` command: same app, but bound to 127.0.0.1
+# only (the command listens on every interface) and starting from scratch without
+# saving its state to /tmp/localstripe.pickle after every request (the command's
+# --from-scratch still writes that shared file).
+STRIPE_TMP=$(mktemp -d /tmp/zhongcao-stripe.XXXXXX)
+LOCALSTRIPE_RUN='
+import logging, sys
+from aiohttp import web
+import localstripe.resources
+localstripe.resources.Store.dump_to_disk = lambda self: None
+from localstripe.server import app
+access = logging.getLogger("aiohttp.access")
+access.setLevel(logging.INFO)
+access.addHandler(logging.StreamHandler())
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=access, print=None)
+'
+
+localstripe_answers() {  # localstripe_answers PORT
+    _py - "$1" <<'PY'
+import sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/balance", headers={"Authorization": "Bearer sk_test_probe"})
+try:
+    with urllib.request.urlopen(req, timeout=1) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+STRIPE_PORT=
+for _try in 1 2 3; do
+    _port=$(free_port 1)
+    "$LOCALSTRIPE_VENV/bin/python" -c "$LOCALSTRIPE_RUN" "$_port" >"$STRIPE_TMP/localstripe.log" 2>&1 &
+    STRIPE_PID=$!
+    for ((_i = 0; _i < 150; _i++)); do
+        kill -0 "$STRIPE_PID" 2>/dev/null || break
+        if localstripe_answers "$_port"; then
+            STRIPE_PORT=$_port
+            break
+        fi
+        sleep 0.1
+    done
+    [[ -n $STRIPE_PORT ]] && break
+    log "localstripe did not start on port $_port (attempt $_try):"
+    tail -n 5 "$STRIPE_TMP/localstripe.log" >&2 2>/dev/null || true
+    stop_localstripe
+done
+[[ -n $STRIPE_PORT ]] || die "could not start localstripe"
+log "localstripe on 127.0.0.1:$STRIPE_PORT (log in $STRIPE_TMP)"
+export ZHONGCAO_TEST_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
 
 # ---------------------------------------------------------------- pytest
 export ZHONGCAO_TEST_CHROMIUM

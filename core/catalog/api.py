@@ -7,13 +7,15 @@ object answers 404, exactly as a missing one does.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import msgspec
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
 from litestar.params import Body, Parameter
 
 from core.auth.permissions import Actor
@@ -136,6 +138,25 @@ def tax_rate_out(r: TaxRate) -> TaxRateOut:
     return TaxRateOut(region=r.region, rate_bps=r.rate_bps, inclusive=r.inclusive)
 
 
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+async def strict_body(request: Request, data: S) -> S:
+    """The body again, decoded strictly. Litestar converts bodies leniently ("100" and
+    100.0 become 100, 1 becomes true); money and flags here take JSON types as they are.
+    The body is cached, so this costs one more msgspec decode."""
+    try:
+        return msgspec.json.decode(await request.body(), type=type(data), strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        found = re.search(r"at `\$\.?([^`]*)`", message)
+        key = found.group(1) if found else ""
+        raise ValidationException(
+            detail=f"Validation failed for {request.method} {request.url.path}",
+            extra=[{"message": message, "key": key, "source": "body"}],
+        ) from exc
+
+
 def _given(struct: msgspec.Struct) -> dict[str, object]:
     """The fields a PATCH body actually carried."""
     return {f: getattr(struct, f) for f in struct.__struct_fields__ if getattr(struct, f) is not msgspec.UNSET}
@@ -176,8 +197,9 @@ class BrandController(Controller):
     # -- the brand's catalogue, for its staff
 
     @post("/{slug:str}/products", guards=[login_required], status_code=201, tags=["products"])
-    async def create_product(self, slug: str, data: ProductIn, session: AsyncSession, actor: Actor | None) -> ProductOut:
+    async def create_product(self, slug: str, data: ProductIn, request: Request, session: AsyncSession, actor: Actor | None) -> ProductOut:
         """Brand staff add a product (a draft) to their brand."""
+        data = await strict_body(request, data)
         brand = await service.get_brand_by_slug(session, slug)
         product = await service.create_product(
             session, actor, brand.id, slug=data.slug, title=data.title, description=data.description,
@@ -209,8 +231,9 @@ class BrandController(Controller):
         return [shipping_rate_out(r) for r in await service.shipping_rates(session, brand.id)]
 
     @put("/{slug:str}/shipping-rates/{currency:str}", guards=[login_required], tags=["shipping"])
-    async def set_shipping_rate(self, slug: str, currency: str, data: ShippingRateIn, session: AsyncSession, actor: Actor | None) -> ShippingRateOut:
+    async def set_shipping_rate(self, slug: str, currency: str, data: ShippingRateIn, request: Request, session: AsyncSession, actor: Actor | None) -> ShippingRateOut:
         """Brand staff set their flat shipping rate in a currency, optionally free over an amount."""
+        data = await strict_body(request, data)
         brand = await service.get_brand_by_slug(session, slug)
         rate = await service.set_shipping_rate(session, actor, brand.id, currency, data.amount_minor, data.free_over_minor)
         await session.commit()
@@ -251,24 +274,27 @@ class ProductController(Controller):
         return product_out(await service.get_active_product(session, slug))
 
     @patch("/{product_id:int}", guards=[login_required])
-    async def update_product(self, product_id: int, data: ProductPatch, session: AsyncSession, actor: Actor | None) -> ProductOut:
+    async def update_product(self, product_id: int, data: ProductPatch, request: Request, session: AsyncSession, actor: Actor | None) -> ProductOut:
         """Brand staff change a product's slug, title, description, category, tags or option names."""
+        data = await strict_body(request, data)
         await service.update_product(session, actor, product_id, **_given(data))
         view = await service.get_owned_product_view(session, actor, product_id)
         await session.commit()
         return product_out(view)
 
     @post("/{product_id:int}/status", guards=[login_required], status_code=200)
-    async def set_status(self, product_id: int, data: StatusIn, session: AsyncSession, actor: Actor | None) -> ProductOut:
+    async def set_status(self, product_id: int, data: StatusIn, request: Request, session: AsyncSession, actor: Actor | None) -> ProductOut:
         """draft -> active -> archived; archived -> draft. Active needs a priced, active variant."""
+        data = await strict_body(request, data)
         await service.set_product_status(session, actor, product_id, data.status)
         view = await service.get_owned_product_view(session, actor, product_id)
         await session.commit()
         return product_out(view)
 
     @post("/{product_id:int}/variants", guards=[login_required], status_code=201)
-    async def create_variant(self, product_id: int, data: VariantIn, session: AsyncSession, actor: Actor | None) -> VariantOut:
+    async def create_variant(self, product_id: int, data: VariantIn, request: Request, session: AsyncSession, actor: Actor | None) -> VariantOut:
         """Brand staff add a variant; its options must name exactly the product's option names."""
+        data = await strict_body(request, data)
         variant = await service.create_variant(
             session, actor, product_id, sku=data.sku, options=data.options, weight_grams=data.weight_grams,
             position=data.position, is_active=data.is_active,
@@ -304,17 +330,19 @@ class VariantController(Controller):
     tags = ["products"]
 
     @patch("/{variant_id:int}", guards=[login_required])
-    async def update_variant(self, variant_id: int, data: VariantPatch, session: AsyncSession, actor: Actor | None) -> VariantOut:
+    async def update_variant(self, variant_id: int, data: VariantPatch, request: Request, session: AsyncSession, actor: Actor | None) -> VariantOut:
         """Brand staff change a variant's SKU, options, weight, position or whether it is sold."""
+        data = await strict_body(request, data)
         variant = await service.update_variant(session, actor, variant_id, **_given(data))
         prices = await service.variant_prices(session, variant.id)
         await session.commit()
         return variant_out(service.VariantView(variant=variant, prices=prices))
 
     @put("/{variant_id:int}/prices/{currency:str}", guards=[login_required])
-    async def set_price(self, variant_id: int, currency: str, data: PriceIn, session: AsyncSession, actor: Actor | None) -> VariantOut:
+    async def set_price(self, variant_id: int, currency: str, data: PriceIn, request: Request, session: AsyncSession, actor: Actor | None) -> VariantOut:
         """Brand staff set a variant's price in a currency (integer minor units); a
         compare-at price, if given, must be higher."""
+        data = await strict_body(request, data)
         await service.set_variant_price(session, actor, variant_id, currency, data.amount_minor, data.compare_at_minor)
         variant = await session.get(Variant, variant_id)  # in the identity map already
         assert variant is not None
@@ -354,15 +382,17 @@ class CategoryController(Controller):
         return [category_node_out(n) for n in await service.category_tree(session)]
 
     @post("/", guards=[login_required], status_code=201)
-    async def create(self, data: CategoryIn, session: AsyncSession, actor: Actor | None) -> CategoryNodeOut:
+    async def create(self, data: CategoryIn, request: Request, session: AsyncSession, actor: Actor | None) -> CategoryNodeOut:
         """Platform staff add a category (optionally under a parent)."""
+        data = await strict_body(request, data)
         c = await service.create_category(session, actor, slug=data.slug, name=data.name, parent_id=data.parent_id, position=data.position)
         await session.commit()
         return CategoryNodeOut(id=c.id, slug=c.slug, name=c.name, position=c.position, parent_id=c.parent_id, children=[])
 
     @patch("/{category_id:int}", guards=[login_required])
-    async def update(self, category_id: int, data: CategoryPatch, session: AsyncSession, actor: Actor | None) -> CategoryNodeOut:
+    async def update(self, category_id: int, data: CategoryPatch, request: Request, session: AsyncSession, actor: Actor | None) -> CategoryNodeOut:
         """Platform staff rename, reorder or move a category (never under its own subtree)."""
+        data = await strict_body(request, data)
         c = await service.update_category(session, actor, category_id, **_given(data))
         await session.commit()
         return CategoryNodeOut(id=c.id, slug=c.slug, name=c.name, position=c.position, parent_id=c.parent_id, children=[])
@@ -378,8 +408,9 @@ class TaxRateController(Controller):
         return [tax_rate_out(r) for r in await service.tax_rates(session)]
 
     @put("/{region:str}", guards=[login_required])
-    async def set_rate(self, region: str, data: TaxRateIn, session: AsyncSession, actor: Actor | None) -> TaxRateOut:
+    async def set_rate(self, region: str, data: TaxRateIn, request: Request, session: AsyncSession, actor: Actor | None) -> TaxRateOut:
         """Platform staff set a region's rate in basis points; `inclusive` when prices contain it."""
+        data = await strict_body(request, data)
         rate = await service.set_tax_rate(session, actor, region, data.rate_bps, data.inclusive)
         await session.commit()
         return tax_rate_out(rate)

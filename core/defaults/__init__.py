@@ -50,8 +50,9 @@ def register_routes(surface: str) -> list[Any]:
     from core.auth.api import AuthController, me
     from core.catalog.api import CATALOG_CONTROLLERS
     from core.orders.api import ORDER_CONTROLLERS
+    from core.payments.api import PAYMENT_CONTROLLERS
 
-    return [AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS]
+    return [AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS, *PAYMENT_CONTROLLERS]
 
 
 @hookimpl

@@ -52,6 +52,7 @@ async def seed_core_demo(session: AsyncSession, runtime: Runtime) -> None:
             session.add(BrandMember(brand_id=brand.id, user_id=users["brand@demo.zhongcao.dev"].id, role="owner"))
     await session.flush()
     await seed_catalog_demo(session, runtime)
+    await seed_stock_demo(session)
 
 
 # ---------------------------------------------------------------- catalogue
@@ -170,3 +171,28 @@ async def seed_catalog_demo(session: AsyncSession, runtime: Runtime) -> None:
             await catalog.set_shipping_rate(session, seeder, brand.id, "CNY", *DEMO_SHIPPING)
     if not any(r.region == DEMO_TAX[0] for r in await catalog.tax_rates(session)):
         await catalog.set_tax_rate(session, seeder, *DEMO_TAX)
+
+
+DEMO_STOCK = 60
+DEMO_LOW_STOCK = {"CS-CREAM-30": 4}  # "only 4 left" on one product page
+
+
+async def seed_stock_demo(session: AsyncSession) -> None:
+    """Stock for every demo variant that has none yet, at each brand's main warehouse."""
+    from core.catalog.models import Variant
+    from core.inventory import service as inventory
+    from core.inventory.models import StockLevel
+
+    rows = (
+        await session.execute(
+            select(Variant.id, Variant.sku, Product.brand_id)
+            .join(Product, Product.id == Variant.product_id)
+            .join(Brand, Brand.id == Product.brand_id)
+            .where(Brand.slug.in_(DEMO_BRAND_LOOK))
+            .outerjoin(StockLevel, StockLevel.variant_id == Variant.id)
+            .where(StockLevel.variant_id.is_(None))
+        )
+    ).all()
+    for variant_id, sku, brand_id in rows:
+        location = await inventory.ensure_location(session, brand_id)
+        await inventory.receive_stock(session, variant_id=variant_id, location_id=location.id, quantity=DEMO_LOW_STOCK.get(sku, DEMO_STOCK))

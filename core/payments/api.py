@@ -1,0 +1,32 @@
+"""Payment provider webhooks: `POST /api/v1/payments/webhooks/{provider}`.
+
+No bearer token and no CSRF (the API surface has none): the provider's signature over
+the raw body is the authentication (see core.payments.webhooks).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import Controller, Request, post
+
+from core.payments import webhooks
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+
+class PaymentWebhookController(Controller):
+    path = "/payments/webhooks"
+    tags = ["payments"]
+
+    @post("/{provider:str}", status_code=200, security=[])
+    async def webhook(self, provider: str, request: Request, runtime: Runtime) -> dict[str, Any]:
+        """A provider's event (Stripe: point the endpoint at `/api/v1/payments/webhooks/stripe`).
+        Verified by its signature, stored once by event id, then applied. Answers
+        `{"status": "processed" | "duplicate" | "ignored"}`; a bad signature is 400."""
+        body = await request.body()
+        return await webhooks.receive(runtime, provider, body, request.headers)
+
+
+PAYMENT_CONTROLLERS = [PaymentWebhookController]
