@@ -189,8 +189,9 @@ async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_
         lines=[PricingLine(variant_id=ln.variant_id, product_id=ln.product_id, brand_id=ln.brand_id, sku=ln.sku, quantity=ln.quantity, unit_price_minor=ln.unit_price_minor) for ln in lines],
     )
     proposals: list[tuple[Adjustment, str]] = []
+    offered = {"cart": cart, "runtime": runtime}
     for impl in reversed(runtime.pm.hook.price_adjustments.get_hookimpls()):
-        result = impl.function(cart=cart, runtime=runtime)
+        result = impl.function(**{name: offered[name] for name in impl.argnames})  # only what it names, as pluggy does
         if inspect.isawaitable(result):
             result = await result
         for adj in result or ():

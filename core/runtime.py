@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core.db import Base, Database
 from core.events import CORE_JOBS, PENDING_KEY, Relay
 from core.jobs import Jobs, make_broker
+from core.readmodel import ReadModels, RedisInvalidation, watch_session_class
 from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, build_plugin_manager
 from core.settings import Settings
 
@@ -49,6 +50,11 @@ class Runtime:
                     raise PluginError(f"plugin {plugin!r}: hook register_jobs: job {job.name!r} must start with '{plugin}.'")
                 self.jobs.add(job)
         self.payment_providers = self._collect_payment_providers()
+        self.read_models = ReadModels()
+        self._invalidation: RedisInvalidation | None = None
+        if settings.redis_url:
+            self._invalidation = RedisInvalidation(settings.redis_url, f"{settings.queue_namespace}:readmodels", self.read_models)
+            self.read_models.broadcast = self._invalidation.publish_soon
         self.relay = Relay(self)
         self._ticker: asyncio.Task[None] | None = None
         self._dbs: dict[asyncio.AbstractEventLoop, Database] = {}
@@ -116,6 +122,7 @@ class Runtime:
                     db = Database(self.settings.resolved_database_url)
                     event.listen(db.sync_session_class, "after_commit", self._after_commit)
                     event.listen(db.sync_session_class, "after_rollback", _forget_events)
+                    watch_session_class(db.sync_session_class, self.read_models)
                     self._dbs[loop] = db
         return db
 
@@ -132,6 +139,8 @@ class Runtime:
     async def start(self, *, worker: bool | None = None, relay: bool = True) -> None:
         if worker if worker is not None else self.settings.run_inprocess_worker:
             self.jobs.start_worker(threads=2)
+        if self._invalidation is not None:
+            self._invalidation.start()
         if relay:
             self._relay_loop = asyncio.get_running_loop()
             self.relay.start()
@@ -154,6 +163,8 @@ class Runtime:
             self._ticker = None
         await self.relay.stop()
         self._relay_loop = None
+        if self._invalidation is not None:
+            await self._invalidation.stop()
         await asyncio.to_thread(self.jobs.stop)
         await self.dispose_loop_databases()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, MediaType, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
@@ -269,9 +269,16 @@ class ProductController(Controller):
         return ProductPage(items=[product_summary_out(v) for v in views], limit=limit, offset=offset)
 
     @get("/{slug:str}")
-    async def get_product(self, slug: str, session: AsyncSession) -> ProductOut:
-        """Public product page: an active product with its active variants, prices and media."""
-        return product_out(await service.get_active_product(session, slug))
+    async def get_product(self, slug: str, runtime: Runtime) -> ProductOut:
+        """Public product page: an active product with its active variants, prices and media.
+        Served from the read model (stock is not part of it; see /variants/{id}/availability)."""
+
+        async def build() -> bytes:
+            async with runtime.db.read_session() as session:
+                return msgspec.json.encode(product_out(await service.get_active_product(session, slug)))
+
+        doc = await runtime.read_models.get_or_build(f"product:{slug}", build)
+        return Response(content=doc, media_type=MediaType.JSON)  # type: ignore[return-value] - pre-encoded ProductOut
 
     @patch("/{product_id:int}", guards=[login_required])
     async def update_product(self, product_id: int, data: ProductPatch, request: Request, session: AsyncSession, actor: Actor | None) -> ProductOut:

@@ -367,3 +367,216 @@ async def test_hook_seed_demo(zc_runtime):
         emails = set((await session.execute(select(User.email))).scalars())
     assert len(brands) == 1 and brands[0].description == "seeded by the everything plugin"
     assert {email for email, _, _ in DEMO_USERS} <= emails
+
+
+# ---------------------------------------------------------------- commerce
+
+from core.pricing import Adjustment, quote  # noqa: E402
+from core.testing import ADDRESS, make_test_settings  # noqa: E402
+
+
+async def product_with_sku(runtime: Any, make_product: Any, sku_prefix: str, brand: str = "hooks-brand", **kwargs: Any) -> Any:
+    """A product whose variant SKU starts with `sku_prefix` (the fixture plugin's opt-in marker)."""
+    from sqlalchemy import update
+
+    from core.catalog.models import Variant
+
+    variant = await make_product(brand, **kwargs)
+    sku = f"{sku_prefix}-{uuid.uuid4().hex[:8]}"
+    async with runtime.db.session() as session:
+        await session.execute(update(Variant).where(Variant.id == variant.id).values(sku=sku))
+        await session.commit()
+    variant.sku = sku
+    return variant
+
+
+async def guest_cart(client: Any, *lines: tuple[int, int]) -> str:
+    token = (await client.post("/api/v1/carts", json={})).json()["token"]
+    for variant_id, quantity in lines:
+        r = await client.post(f"/api/v1/carts/{token}/lines", json={"variant_id": variant_id, "quantity": quantity})
+        assert r.status_code == 200, r.text
+    return token
+
+
+async def start_checkout(client: Any, token: str) -> Any:
+    return await client.post(f"/api/v1/carts/{token}/checkout", json={"address": ADDRESS, "email": "hooks@example.com"})
+
+
+async def stock_counts(runtime: Any, variant_id: int) -> tuple[int, int, int]:
+    from core.inventory import service as inventory
+
+    async with runtime.db.read_session() as session:
+        snap = await inventory.snapshot(session, variant_id)
+    return snap.available, snap.reserved, snap.committed
+
+
+async def row_count(runtime: Any, model: type) -> int:
+    async with runtime.db.read_session() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def test_hook_price_adjustments(zc_client, zc_runtime, zc_make_product, zc_settings, zc_var_dir, zc_database_url):
+    from core.inventory.models import StockHold
+
+    discounted = await product_with_sku(zc_runtime, zc_make_product, everything.DISCOUNT_SKU, price=4990, stock=5)
+    plain = await zc_make_product("hooks-brand", price=1000, stock=5)
+    token = await guest_cart(zc_client, (discounted.id, 2), (plain.id, 1))
+
+    # the plugin's discount is in the cart's server-side price, with its source
+    cart = (await zc_client.get(f"/api/v1/carts/{token}")).json()
+    lines = {ln["variant_id"]: ln for group in cart["groups"] for ln in group["lines"]}
+    assert lines[discounted.id]["discount_minor"] == 998 and lines[discounted.id]["line_total_minor"] == 9980 - 998
+    assert lines[discounted.id]["adjustments"] == [{"code": everything.DISCOUNT_CODE, "label": "Everything 10% off", "amount_minor": -998, "source": "everything"}]
+    assert lines[plain.id]["discount_minor"] == 0 and lines[plain.id]["adjustments"] == []
+    assert cart["total_minor"] == 9980 - 998 + 1000
+    seen = [c for c, rt in everything.CALLS.priced if rt is zc_runtime]
+    assert seen and {ln.sku for ln in seen[-1].lines} == {discounted.sku, plain.sku}
+
+    # ... and again at checkout: the order carries the same discount
+    r = await start_checkout(zc_client, token)
+    assert r.status_code == 201, r.text
+    checkout = r.json()
+    assert checkout["total_minor"] == 9982
+    (order,) = checkout["orders"]
+    assert (order["subtotal_minor"], order["discount_minor"], order["total_minor"]) == (9982, 998, 9982)
+    order_lines = {ln["variant_id"]: ln for ln in order["lines"]}
+    assert (order_lines[discounted.id]["discount_minor"], order_lines[discounted.id]["total_minor"]) == (998, 8982)
+    assert order_lines[plain.id]["total_minor"] == 1000
+
+    # money never depends on plugin order: sorted by (priority, code, plugin)
+    a = await zc_make_product("order-brand", price=1000, stock=0)
+    b = await zc_make_product("order-brand", price=3000, stock=0)
+
+    class Late:  # names only `cart`: the core passes only the arguments an implementation names
+        @hookimpl
+        def price_adjustments(self, cart: Any) -> list[Adjustment]:
+            return [Adjustment(code="late", label="2000 off the brand", amount_minor=-2000, priority=20, brand_id=cart.lines[0].brand_id)]
+
+    class Early:
+        @hookimpl
+        async def price_adjustments(self, cart: Any, runtime: Any) -> list[Adjustment]:
+            return [Adjustment(code="early", label="800 off one item", amount_minor=-800, priority=10, variant_id=a.id)]
+
+    async def priced(plugins: list[tuple[str, object]]) -> tuple[int, list[tuple[int, int, list]]]:
+        runtime = create_runtime(zc_settings, plugins)
+        try:
+            async with runtime.db.read_session() as session:
+                q = await quote(session, runtime, currency="CNY", user_id=None, wanted=[(a.id, 1), (b.id, 1)])
+        finally:
+            await runtime.dispose_loop_databases()
+        return q.total_minor, [(ln.variant_id, ln.discount_minor, ln.adjustments) for bq in q.brands for ln in bq.lines]
+
+    one = await priced([("alpha", Early()), ("beta", Late())])
+    other = await priced([("beta", Late()), ("alpha", Early())])
+    assert one == other
+    # early first (800 off a), then 2000 split over the nets 200 : 3000 -> 125 + 1875;
+    # the other way round a would be capped at zero and the total would differ
+    assert one[0] == 4000 - 2800
+    assert [(vid, discount) for vid, discount, _ in one[1]] == [(a.id, 925), (b.id, 1875)]
+    assert [adj["source"] for adj in one[1][0][2]] == ["alpha", "beta"]
+
+    # an adjustment that would raise a price is refused, naming the plugin
+    class Greedy:
+        @hookimpl
+        def price_adjustments(self, cart: Any) -> list[Adjustment]:
+            return [Adjustment(code="surcharge", label="more", amount_minor=100)]
+
+    holds_before = await row_count(zc_runtime, StockHold)
+    async with app_client(create_runtime(zc_settings, [("greedy", Greedy())])) as client:
+        token = await guest_cart(client)
+        await client.post(f"/api/v1/carts/{token}/lines", json={"variant_id": plain.id, "quantity": 1})
+        r = await client.get(f"/api/v1/carts/{token}")
+        assert r.status_code == 422 and "greedy" in r.json()["detail"] and "raise" in r.json()["detail"], r.text
+        r = await start_checkout(client, token)
+        assert r.status_code == 422 and "greedy" in r.json()["detail"], r.text
+        assert (await client.get(f"/api/v1/carts/{token}")).status_code == 422  # still open, still refused
+    assert await row_count(zc_runtime, StockHold) == holds_before
+    assert await stock_counts(zc_runtime, plain.id) == (5 - 1, 1, 0)  # only the checkout above holds it
+
+    # a disabled plugin's coupon simply stops applying
+    settings = make_test_settings(zc_var_dir, zc_database_url, plugins_disabled="everything")
+    async with app_client(create_runtime(settings, [("everything", everything)])) as client:
+        token = await guest_cart(client, (discounted.id, 2))
+        cart = (await client.get(f"/api/v1/carts/{token}")).json()
+        assert cart["total_minor"] == 9980
+        assert cart["groups"][0]["lines"][0]["adjustments"] == []
+        r = await start_checkout(client, token)
+        assert r.status_code == 201 and r.json()["orders"][0]["discount_minor"] == 0, r.text
+
+
+async def test_hook_validate_checkout(zc_client, zc_runtime, zc_make_product, zc_settings):
+    from core.orders.models import Checkout, Order
+
+    blocked = await product_with_sku(zc_runtime, zc_make_product, everything.BLOCK_SKU, price=2000, stock=5)
+    fine = await zc_make_product("hooks-brand", price=1000, stock=5)
+
+    class Picky:
+        @hookimpl
+        def validate_checkout(self, cart: Any, runtime: Any) -> list[str]:
+            return ["picky: not more than 3 items"] if sum(ln.quantity for ln in cart.lines) > 3 else []
+
+    async with app_client(create_runtime(zc_settings, [("everything", everything), ("picky", Picky())])) as client:
+        token = await guest_cart(client, (blocked.id, 2), (fine.id, 2))
+        r = await start_checkout(client, token)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        problem = r.json()
+        expected = {f"{blocked.sku} cannot be bought while the everything plugin is on", "picky: not more than 3 items"}
+        assert set(problem["problems"]) == expected and all(p in problem["detail"] for p in expected)
+        # nothing was written and nothing is held
+        assert await stock_counts(zc_runtime, blocked.id) == (5, 0, 0)
+        assert await stock_counts(zc_runtime, fine.id) == (5, 0, 0)
+        assert await row_count(zc_runtime, Checkout) == 0 and await row_count(zc_runtime, Order) == 0
+        assert (await client.get(f"/api/v1/carts/{token}")).json()["status"] == "open"
+        # the hook saw the priced lines
+        carts = [c for c, _rt in everything.CALLS.validated if any(ln.sku == blocked.sku for ln in c.lines)]
+        assert carts and {(ln.variant_id, ln.quantity, ln.unit_price_minor) for ln in carts[-1].lines} == {(blocked.id, 2, 2000), (fine.id, 2, 1000)}
+
+        # fix the cart: no problems, the checkout goes through
+        r = await client.delete(f"/api/v1/carts/{token}/lines/{blocked.id}")
+        assert r.status_code == 200, r.text
+        r = await start_checkout(client, token)
+        assert r.status_code == 201, r.text
+        assert await stock_counts(zc_runtime, fine.id) == (3, 2, 0)
+
+
+async def test_hook_register_payment_providers(zc_client, zc_runtime, zc_make_product, zc_settings):
+    from core.payments.models import Payment
+    from core.payments.providers import PaymentProvider
+
+    mine = zc_runtime.payment_providers[everything.PROVIDER]
+    assert isinstance(mine, everything.EverythingPay) and isinstance(mine, PaymentProvider)
+    assert "sandbox" in zc_runtime.payment_providers  # the core's, through the same hook
+
+    variant = await zc_make_product("hooks-brand", price=2500, stock=3)
+    token = await guest_cart(zc_client, (variant.id, 2))
+    checkout = (await start_checkout(zc_client, token)).json()
+    declined = await zc_client.post(f"/api/v1/checkouts/{checkout['token']}/pay", json={"payment_method": "4000000000000002", "provider": everything.PROVIDER})
+    assert declined.status_code == 402, declined.text
+    r = await zc_client.post(f"/api/v1/checkouts/{checkout['token']}/pay", json={"payment_method": "4242424242424242", "provider": everything.PROVIDER})
+    assert r.status_code == 200, r.text
+    paid = r.json()
+    assert paid["status"] == "paid" and paid["payment"]["provider"] == everything.PROVIDER
+    assert paid["payment"]["captured_minor"] == 5000
+    assert mine.ledger() == (5000, 0)
+    assert zc_runtime.payment_providers["sandbox"].ledger() == (0, 0)
+    async with zc_runtime.db.read_session() as session:
+        assert [p.provider for p in (await session.execute(select(Payment))).scalars()] == [everything.PROVIDER]
+    assert await stock_counts(zc_runtime, variant.id) == (1, 0, 2)
+
+    # an unknown provider is refused
+    token = await guest_cart(zc_client, (variant.id, 1))
+    checkout = (await start_checkout(zc_client, token)).json()
+    r = await zc_client.post(f"/api/v1/checkouts/{checkout['token']}/pay", json={"payment_method": "4242424242424242", "provider": "nope"})
+    assert r.status_code == 422 and "nope" in r.json()["detail"], r.text
+
+    # a second provider under a taken name stops start-up, naming the plugin and the hook
+    class Copycat:
+        @hookimpl
+        def register_payment_providers(self, runtime: Any) -> list[Any]:
+            return [everything.EverythingPay()]
+
+    with pytest.raises(PluginError) as excinfo:
+        create_runtime(zc_settings, [("everything", everything), ("copycat", Copycat())])
+    message = str(excinfo.value)
+    assert "'copycat'" in message and "register_payment_providers" in message and repr(everything.PROVIDER) in message

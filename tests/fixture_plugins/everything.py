@@ -6,7 +6,10 @@ an entry point. Each hook leaves an observable trace:
 - registration hooks return real contributions (routes, templates, a Jinja filter and
   global, translations, jobs, an event type, a CLI command, a migration branch);
 - runtime hooks write into the module-level `CALLS` recorder, keyed so that tests stay
-  independent of each other (by token, event id or runtime).
+  independent of each other (by token, event id or runtime);
+- the commerce hooks act only on variants whose SKU carries one of this plugin's
+  markers (`DISCOUNT_SKU`, `BLOCK_SKU`), so every other test's cart is untouched, and
+  contribute an extra payment provider named `everything`.
 
 `register_models` returns an *abstract* model: it carries a `__tablename__` (so the
 core's prefix rule applies to it) but adds no table to `core.db.Base.metadata`, so no
@@ -29,6 +32,8 @@ from sqlalchemy import select
 from core import hookimpl
 from core.db import Base
 from core.jobs import Job
+from core.payments.providers import SandboxProvider
+from core.pricing import Adjustment
 from core.web import render
 
 if TYPE_CHECKING:
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from core.events import Event
+    from core.pricing import PricingCart
     from core.runtime import Runtime
 
 __version__ = "0.0.1-test"
@@ -48,6 +54,11 @@ EVENT_TYPE = "everything.poked"
 SEED_BRAND = "everything-demo"
 HELLO = "Everything says hello"
 HELLO_ZH = "万物问好"
+# SKU markers for the commerce hooks (a test renames a variant's SKU to opt in)
+DISCOUNT_SKU = "EVERYTHING-10OFF"  # 10% off the line, coupon code below
+DISCOUNT_CODE = "everything-10off"
+BLOCK_SKU = "EVERYTHING-BLOCK"  # validate_checkout refuses a cart holding it
+PROVIDER = "everything"
 
 
 class Recorder:
@@ -60,6 +71,8 @@ class Recorder:
         self.lifecycle: list[tuple[str, Any, Any]] = []
         self.seeds: list[tuple[Any, bool]] = []
         self.jinja_envs: list[Any] = []
+        self.priced: list[tuple[Any, Any]] = []  # (cart, runtime) per price_adjustments call
+        self.validated: list[tuple[Any, Any]] = []
 
     def job(self, token: str, kind: str, runtime: Any) -> None:
         with self._lock:
@@ -244,3 +257,38 @@ async def seed_demo(session: AsyncSession, runtime: Runtime) -> None:
     if (await session.execute(select(Brand).where(Brand.slug == SEED_BRAND))).scalar_one_or_none() is None:
         session.add(Brand(slug=SEED_BRAND, name="Everything Demo", description="seeded by the everything plugin"))
         await session.flush()
+
+
+# ---------------------------------------------------------------- commerce
+
+
+@hookimpl
+def price_adjustments(cart: PricingCart, runtime: Runtime) -> list[Adjustment]:
+    """10% off (rounded down) every line whose SKU starts with `DISCOUNT_SKU`."""
+    with CALLS._lock:
+        CALLS.priced.append((cart, runtime))
+    return [
+        Adjustment(code=DISCOUNT_CODE, label="Everything 10% off", amount_minor=-(line.quantity * line.unit_price_minor // 10), variant_id=line.variant_id, priority=50)
+        for line in cart.lines
+        if line.sku.startswith(DISCOUNT_SKU)
+    ]
+
+
+@hookimpl
+async def validate_checkout(cart: PricingCart, runtime: Runtime) -> list[str]:
+    await asyncio.sleep(0)  # only counts if the core awaits the coroutine
+    with CALLS._lock:
+        CALLS.validated.append((cart, runtime))
+    return [f"{line.sku} cannot be bought while the everything plugin is on" for line in cart.lines if line.sku.startswith(BLOCK_SKU)]
+
+
+class EverythingPay(SandboxProvider):
+    """The sandbox's behaviour under another name: test cards succeed or decline."""
+
+    name = PROVIDER
+    label = "Everything Pay (test mode)"
+
+
+@hookimpl
+def register_payment_providers(runtime: Runtime) -> list[Any]:
+    return [EverythingPay()]  # one per runtime: its ledger belongs to that runtime
