@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
+import msgspec
+
 from litestar import Controller, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy import select
@@ -277,5 +279,21 @@ class StockController(Controller):
         return PoolOut(id=pool.id, name=pool.name, variant_id=pool.variant_id, available=pool.available, reserved=pool.reserved, committed=pool.committed)
 
 
-ORDER_CONTROLLERS = [CartController, CheckoutController, OrderController, RefundController, BrandOrdersController, StockController]
+class AvailabilityOut(msgspec.Struct):
+    variant_id: int
+    available: int
+    in_stock: bool
+
+
+@get("/variants/{variant_id:int}/availability", tags=["inventory"])
+async def availability(variant_id: int, session: AsyncSession) -> AvailabilityOut:
+    """Live units available for a variant of an active product (never cached)."""
+    row = (await session.execute(select(Variant.id).join(Product, Product.id == Variant.product_id).where(Variant.id == variant_id, Product.status == "active", Variant.is_active.is_(True)))).first()
+    if row is None:
+        raise NotFound("no such variant")
+    available = (await inventory.available_by_variant(session, [variant_id]))[variant_id]
+    return AvailabilityOut(variant_id=variant_id, available=available, in_stock=available > 0)
+
+
+ORDER_CONTROLLERS = [availability, CartController, CheckoutController, OrderController, RefundController, BrandOrdersController, StockController]
 

@@ -78,3 +78,15 @@ async def test_invalidation_reaches_other_processes_through_redis(zc_settings, z
     finally:
         await one.stop()
         await two.stop()
+
+
+async def test_availability_is_live(zc_client, zc_runtime, zc_make_product):
+    from core.inventory import service as inventory
+
+    variant = await zc_make_product("live-stock", stock=2)
+    assert (await zc_client.get(f"/api/v1/variants/{variant.id}/availability")).json() == {"variant_id": variant.id, "available": 2, "in_stock": True}
+    async with zc_runtime.db.session() as s:
+        await inventory.reserve(s, variant_id=variant.id, quantity=2, order_line_id=None)
+        await s.commit()
+    assert (await zc_client.get(f"/api/v1/variants/{variant.id}/availability")).json()["in_stock"] is False
+    assert (await zc_client.get("/api/v1/variants/999999/availability")).status_code == 404
