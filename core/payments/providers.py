@@ -58,6 +58,10 @@ class ProviderEventIn(msgspec.Struct, kw_only=True):
 
 @runtime_checkable
 class PaymentProvider(Protocol):
+    """What the core needs from a payment provider. A provider may also define
+    `intent_from_event(event: ProviderEventIn) -> ProviderIntent | None`; webhooks use it
+    when present and otherwise build the intent from the event's ref, type and amount."""
+
     name: str
     label: str
     test_mode: bool

@@ -74,6 +74,13 @@ async def begin_payment(runtime: Runtime, checkout_token: str, actor: Actor | No
             )
             session.add(payment)
         await session.commit()
+    if payment.provider_ref:
+        # this attempt reached the provider before: look it up, never create it twice
+        try:
+            intent = await provider.retrieve(payment.provider_ref)
+        except ProviderError as exc:
+            raise ProviderUnavailable(f"{provider.name}: {exc}") from exc
+        return payment, intent
     try:
         intent = await provider.create_intent(
             amount_minor=payment.amount_minor, currency=payment.currency, idempotency_key=payment.idempotency_key,
