@@ -16,10 +16,13 @@ def register_routes(surface: str) -> list[Any]:
     if surface != "creator_portal":
         return []
     from core.auth.pages import make_auth_controller
+    from creator_portal.commerce import BrandOrderPages, BrandProductPages
     from creator_portal.pages import PortalPages
 
     return [
         PortalPages,
+        BrandProductPages,
+        BrandOrderPages,
         make_auth_controller(path="/", template_dir="portal", landing="/creator", signup_roles=("creator",)),
         create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
     ]

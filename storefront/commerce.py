@@ -9,6 +9,7 @@ message and its status code; nothing here computes a price.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
@@ -62,6 +63,11 @@ REFUND_LABELS = {"requested": "Requested", "rejected": "Rejected", "approved": "
 
 
 # ---------------------------------------------------------------- view helpers
+
+
+def notice_url(path: str, notice: str, fragment: str = "") -> str:
+    """Where to go after a change, with a message the page shows (and translates)."""
+    return f"{path}?{urlencode({'notice': notice})}{fragment}"
 
 
 def image_of(media: ProductMedia) -> dict[str, Any]:
@@ -349,7 +355,7 @@ class CommercePages(Controller):
     async def _payment_page(self, request: Request, runtime: Runtime, token: str, actor: Actor | None, *, error: str | None = None, status_code: int = 200) -> Any:
         async with runtime.db.read_session() as session:
             found = await checkouts.get_checkout(session, token, actor)
-            if found.status == CheckoutStatus.PAID and error is None:
+            if found.status == CheckoutStatus.PAID:  # also after a double submit: the first one paid
                 return Redirect(f"/checkout/{token}/done", status_code=303)
             out = await checkout_out(session, found)
             brands = await brand_names(session, {o.brand_id for o in out.orders})
@@ -377,7 +383,7 @@ class CommercePages(Controller):
             raise
         except DomainError as exc:  # paid meanwhile
             return await self._payment_page(request, runtime, token, actor, error=exc.detail, status_code=exc.status_code)
-        return Redirect("/cart?notice=Checkout cancelled: the items are back in your cart.", status_code=303)
+        return Redirect(notice_url("/cart", "Checkout cancelled: the items are back in your cart."), status_code=303)
 
     @get("/checkout/{token:str}/done")
     async def done(self, request: Request, token: str, session: AsyncSession, actor: Actor | None) -> Any:
@@ -435,7 +441,7 @@ class CommercePages(Controller):
         except DomainError as exc:
             await session.rollback()
             return await self._order_page(request, session, actor, order_id, error=exc.detail, status_code=exc.status_code)
-        return Redirect(f"/account/orders/{order_id}?notice=Thanks for confirming!", status_code=303)
+        return Redirect(notice_url(f"/account/orders/{order_id}", "Thanks for confirming!"), status_code=303)
 
     @post("/account/orders/{order_id:int}/refund", guards=[login_required])
     async def ask_refund(self, request: Request, order_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -448,4 +454,4 @@ class CommercePages(Controller):
         except DomainError as exc:
             await session.rollback()
             return await self._order_page(request, session, actor, order_id, error=exc.detail, form=form, status_code=exc.status_code)
-        return Redirect(f"/account/orders/{order_id}?notice=Refund requested: the brand will decide soon.", status_code=303)
+        return Redirect(notice_url(f"/account/orders/{order_id}", "Refund requested: the brand will decide soon."), status_code=303)

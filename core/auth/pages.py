@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
+CART_COOKIE = "zc_cart"  # the storefront's guest cart token
+
+
+async def _merge_guest_cart(session: AsyncSession, token: str, user_id: int) -> None:
+    """At login, the guest's cart folds into the user's (a failed merge never blocks a login)."""
+    from core.errors import DomainError
+    from core.orders.cart import merge_guest_cart
+
+    actor = await service.load_actor(session, user_id)
+    if actor is None:
+        return
+    try:
+        await merge_guest_cart(session, token, actor)
+        await session.commit()
+    except DomainError:
+        await session.rollback()
+
+
 def _field(data: dict[str, Any], name: str) -> str:
     value = data.get(name, "")
     return value if isinstance(value, str) else ""
@@ -47,7 +65,11 @@ def make_auth_controller(*, path: str, template_dir: str, landing: str, signup_r
                 status = 429 if isinstance(exc, Throttled) else 401
                 return await render(request, login_tpl, {"next": target, "email": email, "error": exc.detail}, status_code=status)
             start_session(request, user)
-            return Redirect(target, status_code=303)
+            response = Redirect(target, status_code=303)
+            if request.cookies.get(CART_COOKIE):
+                await _merge_guest_cart(session, request.cookies[CART_COOKIE], user.id)
+                response.delete_cookie(CART_COOKIE, path="/")
+            return response
 
         @get("/signup")
         async def signup_page(self, request: Request) -> Any:
@@ -67,7 +89,11 @@ def make_auth_controller(*, path: str, template_dir: str, landing: str, signup_r
                 errors = exc.extra.get("fields", {})
                 return await render(request, signup_tpl, {"form": form, "errors": errors, "error": exc.detail}, status_code=exc.status_code)
             start_session(request, user)
-            return Redirect(landing, status_code=303)
+            response = Redirect(landing, status_code=303)
+            if request.cookies.get(CART_COOKIE):  # signing up logs in: the guest's cart comes along
+                await _merge_guest_cart(session, request.cookies[CART_COOKIE], user.id)
+                response.delete_cookie(CART_COOKIE, path="/")
+            return response
 
         @post("/logout")
         async def logout(self, request: Request) -> Redirect:
