@@ -8,8 +8,8 @@ Run from the project root with the project venv:
 For each backend and each worker count (one run at a time, each on a fresh database)
 it migrates (`zhongcao db upgrade`), creates one product with one variant and
 `--stock` units through the ORM (bench/_fixture.py), starts `core.asgi:app` under
-granian, and lets `--buyers` concurrent guests (one httpx.AsyncClient, at most
-`--connections` connections) each create a cart and add the variant (quantity 1).
+granian, and lets `--buyers` concurrent guests (sharing `--connections` keep-alive
+connections) each create a cart and add the variant (quantity 1).
 When every buyer has a cart the sale opens for all of them at once: checkout, then
 pay with the sandbox card. Afterwards the stock counters and order/payment rows are
 read back from the database.
@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from _support import (
     PG_DB_PREFIX,
     SANDBOX_CARD,
     BenchError,
+    ClientPool,
     PostgresServer,
     conditions,
     db_upgrade,
@@ -69,6 +71,8 @@ class Run:
     prepared: int = 0
     prepare_wall_s: float = 0.0
     sale_wall_s: float = 0.0
+    total_wall_s: float = 0.0
+    client_cpu_s: float = 0.0  # CPU used by this (load generator) process during the crowd
     paid: int = 0
     checkout_ok: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # "checkout 409" -> n
@@ -76,6 +80,7 @@ class Run:
     rejected_latency_ms: list[float] = field(default_factory=list)  # the refused checkout
     db: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    server_errors: list[str] = field(default_factory=list)  # error events in the server log (a job retried, ...)
 
     @property
     def orders_per_s(self) -> float:
@@ -86,8 +91,6 @@ class Run:
 
 
 async def crowd(base_url: str, variant_id: int, run: Run, connections: int, barrier: bool) -> None:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    timeout = httpx.Timeout(120.0, pool=None)  # waiting for a free connection is part of the crowd
     n = run.buyers
     ready = 0
     gate = asyncio.Event()
@@ -105,13 +108,13 @@ async def crowd(base_url: str, variant_id: int, run: Run, connections: int, barr
     def reject(step: str, r: httpx.Response | BaseException) -> None:
         rejected[f"{step} {r.status_code}" if isinstance(r, httpx.Response) else f"{step} {type(r).__name__}"] += 1
 
-    async def buyer(client: httpx.AsyncClient, i: int) -> None:
+    async def buyer(client: ClientPool, i: int) -> None:
         try:
-            r = await client.post("/api/v1/carts", json={})
+            r = await client.post("/api/v1/carts", {})
             if r.status_code != 201:
                 return reject("cart", r)
             token = r.json()["token"]
-            r = await client.post(f"/api/v1/carts/{token}/lines", json={"variant_id": variant_id, "quantity": 1})
+            r = await client.post(f"/api/v1/carts/{token}/lines", {"variant_id": variant_id, "quantity": 1})
             if r.status_code != 200:
                 return reject("line", r)
             run.prepared += 1
@@ -124,12 +127,12 @@ async def crowd(base_url: str, variant_id: int, run: Run, connections: int, barr
             sale_start.append(now())
         t0 = now()
         try:
-            r = await client.post(f"/api/v1/carts/{token}/checkout", json={"email": f"buyer{i}@example.com", "address": ADDRESS})
+            r = await client.post(f"/api/v1/carts/{token}/checkout", {"email": f"buyer{i}@example.com", "address": ADDRESS})
             if r.status_code != 201:
                 run.rejected_latency_ms.append((now() - t0) * 1000)
                 return reject("checkout", r)
             run.checkout_ok += 1
-            r = await client.post(f"/api/v1/checkouts/{r.json()['token']}/pay", json={"payment_method": SANDBOX_CARD})
+            r = await client.post(f"/api/v1/checkouts/{r.json()['token']}/pay", {"payment_method": SANDBOX_CARD})
             if r.status_code != 200 or r.json().get("status") != "paid":
                 return reject("pay", r)
             run.paid += 1
@@ -137,7 +140,8 @@ async def crowd(base_url: str, variant_id: int, run: Run, connections: int, barr
         except httpx.HTTPError as e:
             return reject("sale", e)
 
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
+    async with ClientPool(base_url, connections) as client:
+        cpu0 = time.process_time()
         t_start = now()
         tasks = [asyncio.create_task(buyer(client, i)) for i in range(n)]
         if barrier:
@@ -145,6 +149,8 @@ async def crowd(base_url: str, variant_id: int, run: Run, connections: int, barr
             run.prepare_wall_s = now() - t_start
         await asyncio.gather(*tasks)
         end = now()
+        run.client_cpu_s = time.process_time() - cpu0
+        run.total_wall_s = end - t_start
     run.sale_wall_s = end - (sale_start[0] if sale_start else t_start)
     if not barrier:
         run.prepare_wall_s = 0.0
@@ -161,6 +167,26 @@ def run_loop(coro) -> None:  # noqa: ANN001
 
 
 # --------------------------------------------------------------------------- one run
+
+
+def server_errors(log: Path) -> list[str]:
+    """Error-level events in the server log, one line each (JSON logs: event + exception's last line)."""
+    out = []
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return out
+    for ln in lines:
+        if not ln.startswith("{"):
+            continue
+        try:
+            ev = json.loads(ln)
+        except ValueError:
+            continue
+        if ev.get("level") in ("error", "critical"):
+            exc = (ev.get("exception") or "").strip().splitlines()
+            out.append(f"{ev.get('logger', '?')}: {str(ev.get('event'))[:140]}" + (f" -> {exc[-1][:200]}" if exc else ""))
+    return out
 
 
 def one_run(backend: str, workers: int, args: argparse.Namespace, tmp: Path, pg: PostgresServer | None, seq: int) -> Run:
@@ -181,7 +207,7 @@ def one_run(backend: str, workers: int, args: argparse.Namespace, tmp: Path, pg:
             if not srv.alive():
                 raise BenchError(f"the server died during the sale\n{tail(log)}")
     finally:
-        server_log_errors = [ln for ln in tail(log, 400).splitlines() if "Traceback" in ln or "ERROR" in ln]
+        run.server_errors = server_errors(log)
     run.db = fixture(env, "report", str(variant_id))
     stock = run.db["stock"][str(variant_id)]
     counts = run.db["counts"]
@@ -198,12 +224,13 @@ def one_run(backend: str, workers: int, args: argparse.Namespace, tmp: Path, pg:
     paid_orders = counts["orders"].get("paid", 0)
     if paid_orders != run.paid:
         run.problems.append(f"{paid_orders} paid orders in the database, {run.paid} buyers saw 'paid'")
-    if server_log_errors:
-        run.problems.append(f"{len(server_log_errors)} error lines in the server log (first: {server_log_errors[0].strip()[:160]})")
+    for line in run.server_errors[:5]:
+        print(f"  server log: {line}", flush=True)
     print(
         f"  prepared {run.prepared}/{run.buyers} carts in {run.prepare_wall_s:.1f}s; sale {run.sale_wall_s:.2f}s: "
         f"paid {run.paid}, rejected {sum(run.rejected.values())} {run.rejected}; "
-        f"stock on_hand {stock['on_hand']} available {stock['available']} reserved {stock['reserved']} committed {stock['committed']}",
+        f"stock on_hand {stock['on_hand']} available {stock['available']} reserved {stock['reserved']} committed {stock['committed']}; "
+        f"client CPU {run.client_cpu_s:.1f}s of {run.total_wall_s:.1f}s wall",
         flush=True,
     )
     return run
@@ -213,11 +240,11 @@ def one_run(backend: str, workers: int, args: argparse.Namespace, tmp: Path, pg:
 
 
 def print_report(runs: list[Run]) -> None:
-    headers = ["backend", "workers", "buyers", "stock", "paid", "oversold", "rejected (by status)", "sale wall", "orders/s", "p50 ck+pay", "p95 ck+pay", "p50 409", "DB after (avail/resv/commit)", "check"]
+    headers = ["backend", "workers", "buyers", "stock", "paid", "oversold", "rejected (by status)", "sale wall", "orders/s", "p50 ck+pay", "p95 ck+pay", "p50 409", "DB after (avail/resv/commit)", "client CPU", "check"]
     rows = []
     for r in runs:
         if r.status != "ok":
-            rows.append([r.backend, str(r.workers), str(r.buyers), str(r.stock), "-", "-", "-", "-", "-", "-", "-", "-", "-", f"ERROR: {r.error}"])
+            rows.append([r.backend, str(r.workers), str(r.buyers), str(r.stock), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", f"ERROR: {r.error}"])
             continue
         vid = next(iter(r.db["stock"]))
         s = r.db["stock"][vid]
@@ -228,9 +255,11 @@ def print_report(runs: list[Run]) -> None:
             fmt_ms(percentile(r.paid_latency_ms, 50)), fmt_ms(percentile(r.paid_latency_ms, 95)),
             fmt_ms(percentile(r.rejected_latency_ms, 50)),
             f"{s['available']}/{s['reserved']}/{s['committed']}",
-            "OK" if not r.problems else "WRONG: " + "; ".join(r.problems),
+            f"{r.client_cpu_s / r.total_wall_s:.0%}" if r.total_wall_s else "-",
+            ("OK" if not r.problems else "WRONG: " + "; ".join(r.problems)) + (f" ({len(r.server_errors)} error events in the server log)" if r.server_errors else ""),
         ])  # fmt: skip
-    print(table(headers, rows, right={1, 2, 3, 4, 5, 7, 8, 9, 10, 11}))
+    print(table(headers, rows, right={1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 13}))
+    print("client CPU: CPU time of the load generator (this process) / its wall time; near 100% would mean the client, not the server, set the pace")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -263,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_s)
         settings = {
             "backends": ",".join(args.backends), "workers": ",".join(map(str, args.workers)), "buyers": args.buyers, "stock": args.stock,
-            "client": f"httpx, {args.connections} connections", "start": "staggered" if args.no_barrier else "together (after every cart is ready)",
+            "client": f"httpx, {args.connections} keep-alive connections (single-connection clients)", "start": "staggered" if args.no_barrier else "together (after every cart is ready)",
             "server": "granian --interface asgi" + (" --loop uvloop" if has_module("uvloop") else ""), "sqlite": "WAL, synchronous=NORMAL, busy_timeout=10s",
         }  # fmt: skip
         cond = conditions(settings, pg)

@@ -195,6 +195,47 @@ def print_profile(prof: cProfile.Profile, top: int, title: str) -> None:
         print()
 
 
+async def asgi_get(app, path: str) -> int:  # noqa: ANN001
+    """One GET straight into the ASGI app (no client, no server): the app's own cost."""
+    status = 0
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+        "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": [(b"host", b"127.0.0.1"), (b"accept", b"*/*")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {},
+    }  # fmt: skip
+    await app(scope, receive, send)
+    return status
+
+
+async def asgi_timings(app, paths: list[tuple[str, object, str]], n: int) -> None:  # noqa: ANN001
+    rows = []
+    for label, target, path in paths:
+        for _ in range(200):
+            await asgi_get(target, path)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            status = await asgi_get(target, path)
+        wall, cpu = (time.perf_counter() - t0) / n * 1e6, (time.process_time() - c0) / n * 1e6
+        rows.append([label, path, str(status), f"{wall:.0f}us", f"{cpu:.0f}us"])
+    print(f"Straight into the ASGI app, no client ({n} sequential GETs each):")
+    print(table(["app", "path", "status", "mean wall", "mean CPU"], rows, right={2, 3, 4}))
+    print()
+
+
 async def profile(args: argparse.Namespace, variants: list[int]) -> None:
     import httpx
 
@@ -253,12 +294,15 @@ async def profile(args: argparse.Namespace, variants: list[int]) -> None:
         prof.disable()
         print_profile(prof, args.top, f"{args.checkouts} complete checkouts")
 
+        from bare_app import app as bare
+
+        await asgi_timings(app, [("bare_app", bare, "/"), ("zhongcao", app, "/health"), ("zhongcao", app, path)], args.product_gets)
         prof = cProfile.Profile()
         prof.enable()
         for _ in range(args.product_gets):
-            await product_once(client, path, None, sql)
+            await asgi_get(app, path)
         prof.disable()
-        print_profile(prof, args.top, f"{args.product_gets} product detail GETs")
+        print_profile(prof, args.top, f"{args.product_gets} product detail GETs straight into the ASGI app")
     await runtime.dispose_loop_databases()
 
 

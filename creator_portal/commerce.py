@@ -34,7 +34,7 @@ from core.orders.cart import DEFAULT_CURRENCY
 from core.orders.models import Order, OrderStatus, Refund, RefundStatus
 from core.orders.views import order_out, refund_out
 from core.web import login_required, render
-from creator_portal import forms
+from core import forms
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -31,7 +31,7 @@ from core.orders.models import MAX_LINE_QUANTITY, Cart, CartStatus, CheckoutStat
 from core.orders.views import cart_out, checkout_out, order_out, refund_out
 from core.payments import service as payments
 from core.web import login_required, render, runtime_of
-from storefront import forms
+from core import forms
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

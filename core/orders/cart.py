@@ -57,7 +57,10 @@ async def find_cart(session: AsyncSession, token: str | None, actor: Actor | Non
             uuid.UUID(token)
         except ValueError:
             return None
-        cart = (await session.execute(select(Cart).where(Cart.token == token))).scalar_one_or_none()
+        # a merged or paid cart is history: its token finds nothing
+        cart = (
+            await session.execute(select(Cart).where(Cart.token == token, Cart.status.in_((CartStatus.OPEN, CartStatus.CHECKING_OUT))))
+        ).scalar_one_or_none()
         if cart is not None and (cart.user_id is None or (actor is not None and cart.user_id == actor.user_id)):
             return cart
         if cart is not None and cart.user_id is not None:

@@ -37,8 +37,8 @@ def _amount(value: object) -> int:
     return value
 
 
-async def _open_amount(session: AsyncSession, order: Order) -> int:
-    """What can still be refunded: total - refunded - refunds already approved."""
+async def refundable_minor(session: AsyncSession, order: Order) -> int:
+    """What can still be refunded: total - refunded - refunds approved and under way."""
     pending = (
         await session.execute(select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(Refund.order_id == order.id, Refund.status == RefundStatus.APPROVED))
     ).scalar_one()
@@ -53,7 +53,7 @@ async def request_refund(session: AsyncSession, runtime: Runtime, actor: Actor |
     if order.status not in REFUNDABLE:
         raise Conflict(f"an order that is {order.status} cannot be refunded")
     amount = _amount(amount_minor if amount_minor is not None else order.total_minor - order.refunded_minor)
-    if amount > await _open_amount(session, order):
+    if amount > await refundable_minor(session, order):
         raise ValidationFailed("that is more than can still be refunded")
     if len(reason) > 2000 or not reason.strip():
         raise ValidationFailed("tell the brand why (up to 2000 characters)")
@@ -95,7 +95,7 @@ async def approve_refund(runtime: Runtime, actor: Actor | None, refund_id: int, 
             raise Conflict(f"this refund is {refund.status}")
         else:
             amount = _amount(amount_minor) if amount_minor is not None else refund.amount_minor
-            if amount > refund.amount_minor or amount > await _open_amount(session, order):
+            if amount > refund.amount_minor or amount > await refundable_minor(session, order):
                 raise ValidationFailed("that is more than can be refunded")
             restock = await _restockable(session, order.id, restock_line_ids or [])
             moved = await session.execute(
@@ -129,7 +129,7 @@ async def refund_directly(runtime: Runtime, actor: Actor | None, order_id: int, 
         if order.status not in REFUNDABLE:
             raise Conflict(f"an order that is {order.status} cannot be refunded")
         amount = _amount(amount_minor)
-        if amount > await _open_amount(session, order):
+        if amount > await refundable_minor(session, order):
             raise ValidationFailed("that is more than can still be refunded")
         restock = await _restockable(session, order.id, restock_line_ids or [])
         refund = Refund(
@@ -193,7 +193,7 @@ async def cancel_paid_order(runtime: Runtime, actor: Actor | None, order_id: int
         if order.status != OrderStatus.PAID:
             raise Conflict(f"an order that is {order.status} cannot be cancelled; refund it instead")
         line_ids = [ln.id for ln in await orders.lines_of(session, order.id)]
-        open_amount = await _open_amount(session, order)
+        open_amount = await refundable_minor(session, order)
     if open_amount > 0:
         await refund_directly(runtime, actor, order_id, amount_minor=open_amount, reason=reason or "cancelled by the brand", restock_line_ids=line_ids)
     async with runtime.db.session() as session:

@@ -1,4 +1,4 @@
-"""Reading the portal's HTML form fields: text, whole numbers and amounts typed in major units.
+"""Reading HTML form fields (storefront and portal alike): text, whole numbers, amounts in major units.
 
 Forms send strings; services want exact types. These turn one into the other or raise
 ValidationFailed with a message the page shows next to the form. Amounts are parsed
