@@ -206,7 +206,8 @@ async def dispatch_event(runtime: Runtime, event_id: str) -> None:
         if impl.plugin_name in done:
             continue
         try:
-            result = impl.function(event=event, runtime=runtime)
+            offered = {"event": event, "runtime": runtime}
+            result = impl.function(**{name: offered[name] for name in impl.argnames})
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:

@@ -60,7 +60,7 @@ class PluginManager(pluggy.PluginManager):
         for impl in caller.get_hookimpls():
             if self.trace_enabled:
                 log.info("hook %s(%s) -> %s", hook_name, ", ".join(kwargs), impl.plugin_name)
-            result = impl.function(**kwargs)
+            result = impl.function(**{name: kwargs[name] for name in impl.argnames})  # only what it names, as pluggy does
             if result is not None:
                 results.append((impl.plugin_name, result))
         return results

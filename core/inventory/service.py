@@ -79,7 +79,7 @@ async def create_pool(session: AsyncSession, *, name: str, variant_id: int, loca
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
-        raise OutOfStock(f"only fewer than {quantity} units are available to set aside")
+        raise OutOfStock(f"fewer than {quantity} units are available to set aside")
     pool = StockPool(name=name, variant_id=variant_id, location_id=location_id, available=quantity, reserved=0, committed=0)
     session.add(pool)
     await session.flush()

@@ -27,7 +27,9 @@ from core.events import EventReceipt, OutboxEvent, UnknownEventType, record_even
 from core.i18n import translator
 from core.jobs import Job
 from core.plugin_manager import PluginError
+from core.pricing import Adjustment, quote
 from core.runtime import create_runtime
+from core.testing import ADDRESS, make_test_settings
 from tests.fixture_plugins import everything
 
 BUILTIN_BRANCHES = {"core", "notes", "feed", "live", "group_buy"}
@@ -370,10 +372,6 @@ async def test_hook_seed_demo(zc_runtime):
 
 
 # ---------------------------------------------------------------- commerce
-
-from core.pricing import Adjustment, quote  # noqa: E402
-from core.testing import ADDRESS, make_test_settings  # noqa: E402
-
 
 async def product_with_sku(runtime: Any, make_product: Any, sku_prefix: str, brand: str = "hooks-brand", **kwargs: Any) -> Any:
     """A product whose variant SKU starts with `sku_prefix` (the fixture plugin's opt-in marker)."""

@@ -13,9 +13,9 @@ from sqlalchemy import func, select, update
 
 from core.catalog.models import Product, Variant
 from core.inventory import service as inventory
+from core.inventory.models import StockHold
 from core.orders.models import Cart, CartLine, Checkout, Order, OrderLine, OrderTransition, Refund
 from core.payments.models import Payment
-from core.inventory.models import StockHold
 from core.testing import ADDRESS, api_token
 
 TABLES = (Cart, CartLine, Checkout, Order, OrderLine, OrderTransition, StockHold, Payment, Refund)
