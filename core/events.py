@@ -130,22 +130,37 @@ class Relay:
                     .limit(limit)
                 )
             ).scalars().all()
-        for event_id in stale:
-            self.runtime.jobs.send(DISPATCH_JOB, event_id)
         if stale:
             async with db.session() as session:
-                await session.execute(update(OutboxEvent).where(OutboxEvent.event_id.in_(stale)).values(relayed_at=utcnow()))
+                resend = []
+                for event_id in stale:
+                    done = await session.execute(
+                        update(OutboxEvent)
+                        .where(OutboxEvent.event_id == event_id, OutboxEvent.completed_at.is_(None), OutboxEvent.relayed_at < stale_before)
+                        .values(relayed_at=utcnow())
+                    )
+                    if done.rowcount == 1:
+                        resend.append(event_id)
                 await session.commit()
+            for event_id in resend:
+                self.runtime.jobs.send(DISPATCH_JOB, event_id)
         if not rows:
             return 0
-        for event_id in rows:  # enqueue outside any transaction
-            self.runtime.jobs.send(DISPATCH_JOB, event_id)
+        # claim first (conditional), then send only what this relay claimed: two relays
+        # (several processes) never queue the same event twice; a claim whose send was
+        # lost to a crash is re-sent by the stale sweep above
         async with db.session() as session:
-            await session.execute(
-                update(OutboxEvent).where(OutboxEvent.event_id.in_(rows), OutboxEvent.relayed_at.is_(None)).values(relayed_at=utcnow())
-            )
+            claimed = []
+            for event_id in rows:
+                done = await session.execute(
+                    update(OutboxEvent).where(OutboxEvent.event_id == event_id, OutboxEvent.relayed_at.is_(None)).values(relayed_at=utcnow())
+                )
+                if done.rowcount == 1:
+                    claimed.append(event_id)
             await session.commit()
-        return len(rows)
+        for event_id in claimed:  # enqueue outside any transaction
+            self.runtime.jobs.send(DISPATCH_JOB, event_id)
+        return len(rows)  # looked at, so a full batch means "look again"
 
     async def run(self) -> None:
         poll = self.runtime.settings.relay_poll_seconds

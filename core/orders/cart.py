@@ -123,14 +123,18 @@ async def price_cart(session: AsyncSession, runtime: Runtime, cart: Cart, *, reg
 
 
 async def sellable_lines(session: AsyncSession, cart: Cart) -> list[tuple[int, int]]:
-    wanted = []
-    for variant_id, quantity in await cart_lines(session, cart.id):
-        try:
-            await load_lines(session, cart.currency, [(variant_id, quantity)])
-        except (NotFound, ValidationFailed):
-            continue
-        wanted.append((variant_id, quantity))
-    return wanted
+    """The cart's lines that can still be bought in its currency (one query)."""
+    from core.catalog.models import Product, ProductStatus, Variant, VariantPrice
+
+    rows = await session.execute(
+        select(CartLine.variant_id, CartLine.quantity)
+        .join(Variant, Variant.id == CartLine.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .join(VariantPrice, (VariantPrice.variant_id == Variant.id) & (VariantPrice.currency == cart.currency))
+        .where(CartLine.cart_id == cart.id, Variant.is_active.is_(True), Product.status == ProductStatus.ACTIVE)
+        .order_by(CartLine.id)
+    )
+    return [(v, q) for v, q in rows.all()]
 
 
 async def merge_guest_cart(session: AsyncSession, guest_token: str | None, actor: Actor) -> Cart | None:

@@ -103,6 +103,7 @@ async def start_checkout(
     )
     session.add(checkout)
     await session.flush()
+    to_hold: list[tuple[int, int, int]] = []
     for n, bq in enumerate(q.brands, start=1):
         order = Order(
             number=f"ZC{checkout.id:07d}-{n}", checkout_id=checkout.id, brand_id=bq.brand_id, user_id=user_id, email=email, currency=q.currency,
@@ -119,9 +120,14 @@ async def start_checkout(
             )
             session.add(line)
             await session.flush()
-            await inventory.reserve(session, variant_id=lq.variant_id, quantity=lq.quantity, order_line_id=line.id, minutes=hold_minutes)
+            to_hold.append((lq.variant_id, lq.quantity, line.id))
         session.add(orders.OrderTransition(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING_PAYMENT, actor_user_id=user_id, actor_kind="user"))
         record_event(session, runtime, "order.placed", {"order_id": order.id, "number": order.number, "brand_id": order.brand_id, "checkout_id": checkout.id, "user_id": user_id, "total_minor": order.total_minor, "currency": order.currency})
+    # stock last, in variant order: the row locks are held only until the commit that
+    # follows, and two checkouts always lock shared variants in the same order
+    for variant_id, quantity, line_id in sorted(to_hold):
+        await inventory.reserve(session, variant_id=variant_id, quantity=quantity, order_line_id=line_id, minutes=hold_minutes)
+    await session.flush()
     return checkout
 
 
