@@ -170,10 +170,13 @@ async def record_success(runtime: Runtime, provider_name: str, ref: str, capture
             update(Checkout).where(Checkout.id == checkout.id, Checkout.status == CheckoutStatus.OPEN).values(status=CheckoutStatus.PAID, updated_at=utcnow()).execution_options(synchronize_session=False)
         )
         if paid.rowcount == 1:
+            holds = []
             for order in await orders_of_checkout(session, checkout.id):
                 await orders.transition(session, runtime, order, OrderStatus.PAID, actor=None, kind="provider", paid_at=utcnow())
-                for hold in await orders.holds_of(session, order.id):
-                    await inventory.commit_hold(session, hold.id)
+                holds.extend(await orders.holds_of(session, order.id))
+            # stock rows last and in variant order: their locks are held only until the commit
+            for hold in sorted(holds, key=lambda h: (h.variant_id, h.id)):
+                await inventory.commit_hold(session, hold.id)
             await session.execute(update(Cart).where(Cart.id == checkout.cart_id).values(status=CartStatus.CONVERTED).execution_options(synchronize_session=False))
         else:
             # the checkout expired or was cancelled first: its stock is gone, so the money
