@@ -217,3 +217,28 @@ async def payment_of_checkout(runtime: Runtime, checkout_id: int) -> Payment | N
         return (
             await session.execute(select(Payment).where(Payment.checkout_id == checkout_id, Payment.status == PaymentStatus.SUCCEEDED).limit(1))
         ).scalar_one_or_none()
+
+
+async def capture_payment(runtime: Runtime, payment_id: int, amount_minor: int | None = None) -> Payment:
+    """Capture an authorized payment (manual capture: group buy authorizes every member
+    first and captures when the team fills). Records success like any other payment, so
+    the orders become paid, their stock committed; a repeated capture changes nothing."""
+    async with runtime.db.read_session() as session:
+        payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound("no such payment")
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return payment
+    if payment.status != PaymentStatus.AUTHORIZED or payment.provider_ref is None:
+        raise Conflict(f"a payment that is {payment.status} cannot be captured")
+    amount = payment.amount_minor if amount_minor is None else amount_minor
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= payment.amount_minor:
+        raise ValidationFailed("capture between 1 and the authorized amount")
+    provider = provider_for(runtime, payment.provider)
+    try:
+        intent = await provider.capture(payment.provider_ref, amount_minor=amount, idempotency_key=f"{payment.idempotency_key}-capture")
+    except ProviderError as exc:
+        raise ProviderUnavailable(f"{provider.name}: {exc}") from exc
+    await apply_intent(runtime, provider.name, intent)
+    async with runtime.db.read_session() as session:
+        return await session.get(Payment, payment_id)  # type: ignore[return-value]
