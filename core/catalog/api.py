@@ -7,15 +7,13 @@ object answers 404, exactly as a missing one does.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ValidationException
 from litestar.params import Body, Parameter
 
 from core.auth.permissions import Actor
@@ -53,7 +51,7 @@ from core.catalog.schemas import (
 )
 from core.catalog.models import Variant
 from core.errors import ValidationFailed
-from core.web import login_required
+from core.web import login_required, strict_body
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -138,23 +136,6 @@ def tax_rate_out(r: TaxRate) -> TaxRateOut:
     return TaxRateOut(region=r.region, rate_bps=r.rate_bps, inclusive=r.inclusive)
 
 
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-async def strict_body(request: Request, data: S) -> S:
-    """The body again, decoded strictly. Litestar converts bodies leniently ("100" and
-    100.0 become 100, 1 becomes true); money and flags here take JSON types as they are.
-    The body is cached, so this costs one more msgspec decode."""
-    try:
-        return msgspec.json.decode(await request.body(), type=type(data), strict=True)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        found = re.search(r"at `\$\.?([^`]*)`", message)
-        key = found.group(1) if found else ""
-        raise ValidationException(
-            detail=f"Validation failed for {request.method} {request.url.path}",
-            extra=[{"message": message, "key": key, "source": "body"}],
-        ) from exc
 
 
 def _given(struct: msgspec.Struct) -> dict[str, object]:

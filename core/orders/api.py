@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy import select
 
@@ -44,7 +44,7 @@ from core.orders.schemas import (
 )
 from core.orders.views import cart_out, checkout_out, order_out, payment_out, refund_out
 from core.payments import service as payments
-from core.web import login_required
+from core.web import login_required, strict_body
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,15 +76,17 @@ class CartController(Controller):
         return await _priced(session, runtime, await carts.require_cart(session, token, actor))
 
     @post("/{token:str}/lines", status_code=200)
-    async def add_line(self, token: str, data: LineIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+    async def add_line(self, token: str, data: LineIn, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+        data = await strict_body(request, data)  # "2" is not a number here
         cart = await carts.require_cart(session, token, actor)
         await carts.set_line(session, cart, variant_id=data.variant_id, quantity=data.quantity, add=True)
         await session.commit()
         return await _priced(session, runtime, cart)
 
     @put("/{token:str}/lines/{variant_id:int}")
-    async def set_line(self, token: str, variant_id: int, data: QuantityIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
+    async def set_line(self, token: str, variant_id: int, data: QuantityIn, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CartOut:
         """Set a line's quantity; 0 removes it."""
+        data = await strict_body(request, data)  # "2" is not a number here
         cart = await carts.require_cart(session, token, actor)
         await carts.set_line(session, cart, variant_id=variant_id, quantity=data.quantity)
         await session.commit()
@@ -178,15 +180,17 @@ class OrderController(Controller):
             return await order_out(session, order)
 
     @post("/{order_id:int}/refund-requests", status_code=201)
-    async def request_refund(self, order_id: int, data: RefundRequestIn, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> RefundOut:
+    async def request_refund(self, order_id: int, data: RefundRequestIn, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> RefundOut:
         """The shopper asks for money back (all that is left, or `amount_minor`)."""
+        data = await strict_body(request, data)  # "2" is not a number here
         refund = await refunds.request_refund(session, runtime, actor, order_id, amount_minor=data.amount_minor, reason=data.reason)
         await session.commit()
         return refund_out(refund)
 
     @post("/{order_id:int}/refunds", status_code=201)
-    async def refund(self, order_id: int, data: RefundIn, runtime: Runtime, actor: Actor | None) -> RefundOut:
+    async def refund(self, order_id: int, data: RefundIn, request: Request, runtime: Runtime, actor: Actor | None) -> RefundOut:
         """Brand staff refund directly, optionally restocking whole lines."""
+        data = await strict_body(request, data)  # "2" is not a number here
         return refund_out(await refunds.refund_directly(runtime, actor, order_id, amount_minor=data.amount_minor, reason=data.reason, restock_line_ids=list(data.restock_line_ids)))
 
     @get("/{order_id:int}/refunds")
@@ -204,7 +208,8 @@ class RefundController(Controller):
     guards = [login_required]
 
     @post("/{refund_id:int}/approve", status_code=200)
-    async def approve(self, refund_id: int, data: ApproveIn, runtime: Runtime, actor: Actor | None) -> RefundOut:
+    async def approve(self, refund_id: int, data: ApproveIn, request: Request, runtime: Runtime, actor: Actor | None) -> RefundOut:
+        data = await strict_body(request, data)  # "2" is not a number here
         return refund_out(await refunds.approve_refund(runtime, actor, refund_id, amount_minor=data.amount_minor, restock_line_ids=list(data.restock_line_ids)))
 
     @post("/{refund_id:int}/reject", status_code=200)
@@ -252,8 +257,9 @@ class StockController(Controller):
         return StockOut(variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled)
 
     @post("/stock", status_code=200)
-    async def receive(self, variant_id: int, data: StockIn, session: AsyncSession, actor: Actor | None) -> StockOut:
+    async def receive(self, variant_id: int, data: StockIn, request: Request, session: AsyncSession, actor: Actor | None) -> StockOut:
         """Goods in (positive) or written off (negative, from available only)."""
+        data = await strict_body(request, data)  # "2" is not a number here
         _variant, product = await _own_variant(session, actor, variant_id)
         require_brand_member(actor, product.brand_id)
         location = await inventory.ensure_location(session, product.brand_id, data.location) if data.location else await inventory.ensure_location(session, product.brand_id)
@@ -263,8 +269,9 @@ class StockController(Controller):
         return StockOut(variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled)
 
     @post("/pools", status_code=201)
-    async def create_pool(self, variant_id: int, data: PoolIn, session: AsyncSession, actor: Actor | None) -> PoolOut:
+    async def create_pool(self, variant_id: int, data: PoolIn, request: Request, session: AsyncSession, actor: Actor | None) -> PoolOut:
         """Set units aside under a name (samples for a campaign, a flash deal)."""
+        data = await strict_body(request, data)  # "2" is not a number here
         _variant, product = await _own_variant(session, actor, variant_id)
         location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == product.brand_id).order_by(StockLocation.position, StockLocation.id).limit(1))).scalar_one_or_none()
         if location is None:

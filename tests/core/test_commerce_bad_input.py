@@ -368,3 +368,14 @@ async def test_approve_a_refund_twice_at_once(zc_client, zc_runtime, shop):
     assert (order["status"], order["refunded_minor"]) == ("partially_refunded", 2500)
     async with zc_runtime.db.read_session() as s:
         assert (await s.execute(select(func.sum(Payment.refunded_minor)))).scalar_one() == 2500
+
+
+async def test_numbers_sent_as_strings_are_refused(zc_client, zc_make_product):
+    """JSON types are taken as they are: "2" is text, not a quantity."""
+    variant = await zc_make_product("strict-types", stock=5)
+    token = (await zc_client.post("/api/v1/carts", json={})).json()["token"]
+    for body in ({"variant_id": variant.id, "quantity": "2"}, {"variant_id": str(variant.id), "quantity": 1}, {"variant_id": variant.id, "quantity": 2.0}):
+        r = await zc_client.post(f"/api/v1/carts/{token}/lines", json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await zc_client.get(f"/api/v1/carts/{token}")).json()["groups"] == []
