@@ -33,6 +33,7 @@ PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 # ---------------------------------------------------------------- cleanup
 PG_TMP=
 REDIS_TMP=
+PYTEST_TMP=
 PG_UP=0
 REDIS_PORT=
 STRIPE_TMP=
@@ -98,6 +99,7 @@ cleanup() {
     stop_localstripe
     [[ -n $PG_TMP ]] && rm -rf -- "$PG_TMP"
     [[ -n $REDIS_TMP ]] && rm -rf -- "$REDIS_TMP"
+    [[ -n $PYTEST_TMP ]] && rm -rf -- "$PYTEST_TMP"
     [[ -n $STRIPE_TMP ]] && rm -rf -- "$STRIPE_TMP"
     exit "$rc"
 }
@@ -110,6 +112,9 @@ trap 'exit 129' HUP
 # /tmp explicitly: the postgres user must be able to reach the directory.
 PG_TMP=$(mktemp -d /tmp/zhongcao-pg.XXXXXX)
 REDIS_TMP=$(mktemp -d /tmp/zhongcao-redis.XXXXXX)
+# pytest's own temp folders rotate (it keeps the last 3), so two runs side by side could
+# delete each other's databases: each run of this script gets private ones
+PYTEST_TMP=$(mktemp -d /tmp/zhongcao-pytest.XXXXXX)
 if ((EUID == 0)); then
     chown postgres: "$PG_TMP" || die "cannot chown $PG_TMP to the postgres user"
 fi
@@ -235,7 +240,7 @@ run_pytest() {  # run_pytest NAME [VAR=value...] -- [pytest args...]
     shift
     printf '\n=== pytest on %s ===\n' "$name"
     local rc=0
-    env "${envs[@]}" "$VENV/bin/python" -m pytest "$@" || rc=$?
+    env "${envs[@]}" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" "$@" || rc=$?
     return "$rc"
 }
 
