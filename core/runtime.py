@@ -40,8 +40,7 @@ class Runtime:
                 self.event_types[name] = description
         self.translations = self._collect_translations()
         self.stores = self._make_stores()
-        namespace = f"{settings.queue_namespace}"
-        self.jobs = Jobs(self, make_broker(settings.redis_url, namespace))
+        self.jobs = Jobs(self, make_broker(settings.redis_url, settings.queue_namespace))
         for job in CORE_JOBS:
             self.jobs.add(job)
         for plugin, jobs in pm.call_each("register_jobs"):

@@ -38,7 +38,10 @@ class StockSnapshot:
     pooled: int
 
 
-async def ensure_location(session: AsyncSession, brand_id: int, name: str = "默认仓 Main warehouse") -> StockLocation:
+MAIN_LOCATION = "默认仓 Main warehouse"
+
+
+async def ensure_location(session: AsyncSession, brand_id: int, name: str = MAIN_LOCATION) -> StockLocation:
     location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == brand_id, StockLocation.name == name))).scalar_one_or_none()
     if location is None:
         location = StockLocation(brand_id=brand_id, name=name)
@@ -171,14 +174,16 @@ async def _flip(session: AsyncSession, hold_id: int, frm: str, to: str) -> Stock
     return (await session.execute(select(StockHold).where(StockHold.id == hold_id).execution_options(populate_existing=True))).scalar_one()
 
 
-def _bucket(hold: StockHold):  # noqa: ANN202 - the table whose counters the hold uses
-    if hold.pool_id is not None:
+def _bucket(hold: StockHold, general: bool):  # noqa: ANN202 - the table whose counters move
+    if hold.pool_id is not None and not general:
         return StockPool, (StockPool.id == hold.pool_id)
     return StockLevel, ((StockLevel.variant_id == hold.variant_id) & (StockLevel.location_id == hold.location_id))
 
 
-async def _move(session: AsyncSession, hold: StockHold, **deltas: int) -> None:
-    table, where = _bucket(hold)
+async def _move(session: AsyncSession, hold: StockHold, *, general: bool = False, **deltas: int) -> None:
+    """Move the counters the hold uses (its pool's, or the general level's), or with
+    `general` the general level's whatever the hold came from."""
+    table, where = _bucket(hold, general)
     values = {name: getattr(table, name) + delta for name, delta in deltas.items()}
     guards = [getattr(table, name) >= -delta for name, delta in deltas.items() if delta < 0]
     moved = await session.execute(update(table).where(where, *guards).values(**values).execution_options(synchronize_session=False))
@@ -213,12 +218,7 @@ async def ship_hold(session: AsyncSession, hold_id: int) -> bool:
         await _move(session, hold, committed=-hold.quantity, on_hand=-hold.quantity)
     else:
         await _move(session, hold, committed=-hold.quantity)
-        await session.execute(
-            update(StockLevel)
-            .where(StockLevel.variant_id == hold.variant_id, StockLevel.location_id == hold.location_id, StockLevel.on_hand >= hold.quantity)
-            .values(on_hand=StockLevel.on_hand - hold.quantity)
-            .execution_options(synchronize_session=False)
-        )
+        await _move(session, hold, general=True, on_hand=-hold.quantity)
     return True
 
 
@@ -235,12 +235,7 @@ async def restock_hold(session: AsyncSession, hold_id: int) -> bool:
         await _move(session, hold, committed=-hold.quantity, available=hold.quantity)
     else:
         await _move(session, hold, committed=-hold.quantity)
-        await session.execute(
-            update(StockLevel)
-            .where(StockLevel.variant_id == hold.variant_id, StockLevel.location_id == hold.location_id)
-            .values(available=StockLevel.available + hold.quantity)
-            .execution_options(synchronize_session=False)
-        )
+        await _move(session, hold, general=True, available=hold.quantity)
     return True
 
 

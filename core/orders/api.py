@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.auth.permissions import Actor, require_actor, require_brand_member
 from core.catalog.models import Brand, Product, Variant
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.inventory import service as inventory
 from core.inventory.models import StockLocation, StockPool
 from core.orders import cart as carts
@@ -262,7 +262,7 @@ class StockController(Controller):
         data = await strict_body(request, data)  # "2" is not a number here
         _variant, product = await _own_variant(session, actor, variant_id)
         require_brand_member(actor, product.brand_id)
-        location = await inventory.ensure_location(session, product.brand_id, data.location) if data.location else await inventory.ensure_location(session, product.brand_id)
+        location = await inventory.ensure_location(session, product.brand_id, data.location or inventory.MAIN_LOCATION)
         await inventory.receive_stock(session, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
         await session.commit()
         snap = await inventory.snapshot(session, variant_id)
@@ -278,8 +278,6 @@ class StockController(Controller):
             raise NotFound("this brand has no stock yet")
         existing = (await session.execute(select(StockPool).where(StockPool.name == data.name))).scalar_one_or_none()
         if existing is not None:
-            from core.errors import Conflict
-
             raise Conflict(f"a pool named {data.name!r} exists")
         pool = await inventory.create_pool(session, name=data.name, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
         await session.commit()
