@@ -174,10 +174,10 @@ def _apply(lines: list[LineQuote], adjustment: Adjustment, source: str) -> None:
             line.adjustments.append({"code": adjustment.code, "label": adjustment.label, "amount_minor": -share, "source": source})
 
 
-def _tax_portion(amount: int, rate_bps: int, inclusive: bool) -> int:
+def _tax_portion(amount: int, rate_ppm: int, inclusive: bool) -> int:
     """Tax in minor units, half up: the part inside an inclusive price, or on top otherwise."""
-    numerator = amount * rate_bps
-    denominator = 10_000 + rate_bps if inclusive else 10_000
+    numerator = amount * rate_ppm
+    denominator = 1_000_000 + rate_ppm if inclusive else 1_000_000
     q, r = divmod(numerator, denominator)
     return q + (1 if r * 2 >= denominator else 0)
 
@@ -214,7 +214,7 @@ async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_
         if tax is not None:
             bq.tax_inclusive = tax.inclusive
             for ln in bq.lines:
-                ln.tax_minor = _tax_portion(ln.net_minor, tax.rate_bps, tax.inclusive)
+                ln.tax_minor = _tax_portion(ln.net_minor, tax.rate_ppm, tax.inclusive)
             bq.tax_minor = sum(ln.tax_minor for ln in bq.lines)
         out.append(bq)
     return Quote(currency=currency, brands=out, region=region)

@@ -133,7 +133,7 @@ def shipping_rate_out(r: ShippingRate) -> ShippingRateOut:
 
 
 def tax_rate_out(r: TaxRate) -> TaxRateOut:
-    return TaxRateOut(region=r.region, rate_bps=r.rate_bps, inclusive=r.inclusive)
+    return TaxRateOut(region=r.region, rate_percent=service.ppm_to_percent(r.rate_ppm), inclusive=r.inclusive)
 
 
 
@@ -397,9 +397,9 @@ class TaxRateController(Controller):
 
     @put("/{region:str}", guards=[login_required])
     async def set_rate(self, region: str, data: TaxRateIn, request: Request, session: AsyncSession, actor: Actor | None) -> TaxRateOut:
-        """Platform staff set a region's rate in basis points; `inclusive` when prices contain it."""
+        """Platform staff set a region's rate as an exact percentage (`13`, `"8.875"`); `inclusive` when prices contain it."""
         data = await strict_body(request, data)
-        rate = await service.set_tax_rate(session, actor, region, data.rate_bps, data.inclusive)
+        rate = await service.set_tax_rate(session, actor, region, data.rate_percent, data.inclusive)
         await session.commit()
         return tax_rate_out(rate)
 

@@ -113,13 +113,15 @@ class ShippingRate(Base):
 
 
 class TaxRate(Base):
-    """A tax rate per region (ISO country or country-subdivision code), in basis points;
-    `inclusive` means catalog prices already contain it (CN, EU), otherwise it is added (US)."""
+    """A tax rate per region (ISO country or country-subdivision code), in parts per
+    million of the price (88_750 = 8.875%, New York City's; whole basis points are too
+    coarse for US combined rates). `inclusive` means catalog prices already contain it
+    (CN, EU), otherwise it is added (US)."""
 
     __tablename__ = "tax_rate"
-    __table_args__ = (UniqueConstraint("region"), CheckConstraint("rate_bps >= 0 AND rate_bps <= 10000", name="rate"))
+    __table_args__ = (UniqueConstraint("region"), CheckConstraint("rate_ppm >= 0 AND rate_ppm <= 1000000", name="rate"))
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     region: Mapped[str] = mapped_column(String(10))
-    rate_bps: Mapped[int] = mapped_column(Integer)
+    rate_ppm: Mapped[int] = mapped_column(Integer)
     inclusive: Mapped[bool] = mapped_column(default=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 import msgspec
@@ -156,7 +157,7 @@ class ShippingRateOut(msgspec.Struct):
 
 class TaxRateOut(msgspec.Struct):
     region: str
-    rate_bps: int
+    rate_percent: str  # exact decimal, e.g. "8.875"
     inclusive: bool
 
 
@@ -225,5 +226,5 @@ class ShippingRateIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TaxRateIn(msgspec.Struct, forbid_unknown_fields=True):
-    rate_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+    rate_percent: Decimal  # a JSON number or string, up to 4 decimals: 13, "8.875"
     inclusive: bool = True

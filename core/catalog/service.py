@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, select, type_coerce
@@ -824,20 +825,43 @@ def _region(region: Any) -> str:
     return region.upper()
 
 
-async def set_tax_rate(session: AsyncSession, actor: Actor | None, region: str, rate_bps: int, inclusive: bool = True) -> TaxRate:
-    """Platform staff set a region's tax rate (basis points; inclusive = already in prices)."""
+def percent_to_ppm(value: Any) -> int:
+    """An exact percentage ("8.875", 8.875 decoded as Decimal, 13) to parts per million.
+    Four decimals at most, as Stripe's tax rates allow; floats are refused, not rounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise ValidationFailed("rate_percent must be a number such as 13 or \"8.875\"")
+    try:
+        rate = Decimal(value)
+    except InvalidOperation as exc:
+        raise ValidationFailed("rate_percent must be a number such as 13 or \"8.875\"") from exc
+    if not rate.is_finite() or not 0 <= rate <= 100:
+        raise ValidationFailed("rate_percent must be between 0 and 100")
+    ppm = rate * 10_000
+    if ppm != ppm.to_integral_value():
+        raise ValidationFailed("rate_percent has at most 4 decimal places")
+    return int(ppm)
+
+
+def ppm_to_percent(ppm: int) -> str:
+    """88_750 -> "8.875": the exact decimal, no trailing zeros."""
+    text = format(Decimal(ppm) / 10_000, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+async def set_tax_rate(session: AsyncSession, actor: Actor | None, region: str, rate_percent: Any, inclusive: bool = True) -> TaxRate:
+    """Platform staff set a region's tax rate (a percentage; inclusive = already in prices)."""
     require_staff(actor)
     region = _region(region)
-    rate = _int(rate_bps, "rate_bps", maximum=10_000)
+    rate = percent_to_ppm(rate_percent)
     if not isinstance(inclusive, bool):
         raise ValidationFailed("inclusive must be true or false")
     row = (await session.execute(select(TaxRate).where(TaxRate.region == region))).scalar_one_or_none()
     if row is None:
-        row = TaxRate(region=region, rate_bps=rate, inclusive=inclusive)
+        row = TaxRate(region=region, rate_ppm=rate, inclusive=inclusive)
         async with _savepoint(session, f"tax rate for {region} was set concurrently; try again"):
             session.add(row)
     else:
-        row.rate_bps = rate
+        row.rate_ppm = rate
         row.inclusive = inclusive
         await session.flush()
     return row

@@ -112,7 +112,7 @@ DEMO_PRODUCTS: list[tuple[str, str, str, str, str, list[str], list[str], list[tu
      [("TR-JSN-50", {"weight": "50g"}, 80, 9800, None), ("TR-JSN-100", {"weight": "100g"}, 130, 17800, 19600)], "active"),
 ]
 DEMO_SHIPPING = (1000, 19900)  # ¥10, free from ¥199
-DEMO_TAX = ("CN", 1300, True)
+DEMO_TAX = ("CN", "13", True)
 
 
 def demo_image(colour: tuple[int, int, int], initial: str, shade: int) -> bytes:

@@ -635,20 +635,26 @@ async def test_shipping_and_tax_rates(zc_client, zc_make_user):
 
     staff = await api_token(zc_client, (await zc_make_user(staff=True)).email)
     tax = f"{API}/tax-rates/cn"
-    assert_problem(await zc_client.put(tax, json={"rate_bps": 1300}, headers=brand), 403)
-    assert_problem(await zc_client.put(tax, json={"rate_bps": 1300}), 401)
-    response = await zc_client.put(tax, json={"rate_bps": 1300, "inclusive": True}, headers=staff)
-    assert response.status_code == 200 and response.json() == {"region": "CN", "rate_bps": 1300, "inclusive": True}
-    assert (await zc_client.put(f"{API}/tax-rates/US-CA", json={"rate_bps": 725, "inclusive": False}, headers=staff)).status_code == 200
-    assert (await zc_client.put(tax, json={"rate_bps": 900}, headers=staff)).json()["rate_bps"] == 900
+    assert_problem(await zc_client.put(tax, json={"rate_percent": 13}, headers=brand), 403)
+    assert_problem(await zc_client.put(tax, json={"rate_percent": 13}), 401)
+    response = await zc_client.put(tax, json={"rate_percent": 13, "inclusive": True}, headers=staff)
+    assert response.status_code == 200 and response.json() == {"region": "CN", "rate_percent": "13", "inclusive": True}
+    assert (await zc_client.put(f"{API}/tax-rates/US-CA", json={"rate_percent": "7.25", "inclusive": False}, headers=staff)).status_code == 200
+    assert (await zc_client.put(f"{API}/tax-rates/US-NY", json={"rate_percent": 8.875, "inclusive": False}, headers=staff)).json()["rate_percent"] == "8.875"
+    assert (await zc_client.put(tax, json={"rate_percent": "9.0"}, headers=staff)).json()["rate_percent"] == "9"
     assert (await zc_client.get(f"{API}/tax-rates")).json() == [
-        {"region": "CN", "rate_bps": 900, "inclusive": True},
-        {"region": "US-CA", "rate_bps": 725, "inclusive": False},
+        {"region": "CN", "rate_percent": "9", "inclusive": True},
+        {"region": "US-CA", "rate_percent": "7.25", "inclusive": False},
+        {"region": "US-NY", "rate_percent": "8.875", "inclusive": False},
     ]
-    for bad, status in (({"rate_bps": 10_001}, 400), ({"rate_bps": 12.5}, 400), ({"rate_bps": True}, 400), ({"rate_bps": 1, "x": 1}, 400)):
+    for bad, status in (
+        ({"rate_percent": 100.01}, 422), ({"rate_percent": -1}, 422), ({"rate_percent": "8.87501"}, 422), ({"rate_percent": "NaN"}, 422),
+        ({"rate_percent": "abc"}, 400), ({"rate_percent": True}, 400), ({"rate_percent": None}, 400), ({"rate_percent": 1, "x": 1}, 400), ({"rate_bps": 1300}, 400),
+    ):
         assert_problem(await zc_client.put(tax, json=bad, headers=staff), status)
+    assert (await zc_client.get(f"{API}/tax-rates")).json()[0]["rate_percent"] == "9"  # nothing half-written
     for region in ("CHN", "C", "12", "US-TOOLONG"):
-        assert_problem(await zc_client.put(f"{API}/tax-rates/{region}", json={"rate_bps": 1}, headers=staff), 422)
+        assert_problem(await zc_client.put(f"{API}/tax-rates/{region}", json={"rate_percent": 1}, headers=staff), 422)
 
 
 # ---------------------------------------------------------------- demo data and schema
@@ -675,7 +681,7 @@ async def test_demo_catalogue_is_seeded_once(zc_client, zc_runtime):
     tree = (await zc_client.get(f"{API}/categories")).json()
     assert [n["slug"] for n in tree] == ["beauty", "outdoor", "tea"] and tree[0]["children"][0]["slug"] == "creams"
     assert (await zc_client.get(f"{API}/brands/tea-ritual/shipping-rates")).json() == [{"currency": "CNY", "amount_minor": 1000, "free_over_minor": 19900}]
-    assert (await zc_client.get(f"{API}/tax-rates")).json() == [{"region": "CN", "rate_bps": 1300, "inclusive": True}]
+    assert (await zc_client.get(f"{API}/tax-rates")).json() == [{"region": "CN", "rate_percent": "13", "inclusive": True}]
     owner = await api_token(zc_client, "brand@demo.zhongcao.dev", "zhongcao-demo")
     mine = (await zc_client.get(f"{API}/brands/camellia-skin/products", headers=owner)).json()["items"]
     assert {p["slug"]: p["status"] for p in mine}["camellia-night-mask"] == "draft"

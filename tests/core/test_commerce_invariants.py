@@ -142,7 +142,7 @@ class Shop(RuleBasedStateMachine):
         prices=st.lists(st.integers(min_value=1, max_value=30_000), min_size=3, max_size=3),
         stock=st.lists(st.integers(min_value=0, max_value=8), min_size=3, max_size=3),
         shipping=st.integers(min_value=0, max_value=1500),
-        tax=st.sampled_from([(1300, True), (725, False), None]),
+        tax=st.sampled_from([(130_000, True), (72_500, False), (88_750, False), None]),
         first_cart=st.lists(st.integers(min_value=0, max_value=3), min_size=3, max_size=3),
     )
     def setup(self, prices: list[int], stock: list[int], shipping: int, tax: tuple[int, bool] | None, first_cart: list[int]) -> None:
@@ -161,7 +161,7 @@ class Shop(RuleBasedStateMachine):
                 self.owners[brand.id] = Actor(user_id=owner.id, email=owner.email, display_name=owner.display_name, locale="en", roles=frozenset(), brand_roles={brand.id: "owner"})
             s.add(ShippingRate(brand_id=brands[0].id, currency="CNY", amount_minor=shipping, free_over_minor=20_000))
             if tax is not None:
-                s.add(TaxRate(region="CN", rate_bps=tax[0], inclusive=tax[1]))
+                s.add(TaxRate(region="CN", rate_ppm=tax[0], inclusive=tax[1]))
             for n, (price, units) in enumerate(zip(prices, stock, strict=True)):
                 brand = brands[0] if n < 2 else brands[1]
                 product = Product(brand_id=brand.id, slug=f"p{n}", title=f"Product {n}", status="active")

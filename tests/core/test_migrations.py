@@ -74,3 +74,22 @@ def test_cli_db_upgrade_twice_is_a_no_op(tmp_path: Path):
         assert "database is at heads" in done.stdout
     check = subprocess.run([zhongcao, "db", "check"], env=env, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0 and "no drift" in check.stdout
+
+
+async def test_tax_rates_move_from_basis_points_to_ppm_and_back(zc_runtime):
+    await migrate.downgrade(zc_runtime, "0002_commerce")
+    try:
+        async with zc_runtime.db.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO tax_rate (region, rate_bps, inclusive) VALUES ('US-CA', 725, false)"))
+        await migrate.upgrade(zc_runtime)
+        async with zc_runtime.db.engine.begin() as conn:
+            assert (await conn.execute(text("SELECT rate_ppm FROM tax_rate WHERE region = 'US-CA'"))).scalar_one() == 72_500
+            await conn.execute(text("UPDATE tax_rate SET rate_ppm = 88750"))
+        await migrate.downgrade(zc_runtime, "0002_commerce")
+        async with zc_runtime.db.engine.begin() as conn:  # 8.875% has no basis-point form: rounded half up
+            assert (await conn.execute(text("SELECT rate_bps FROM tax_rate"))).scalar_one() == 888
+    finally:
+        await migrate.upgrade(zc_runtime)
+        async with zc_runtime.db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM tax_rate"))
+    assert await migrate.check(zc_runtime) is None

@@ -42,10 +42,10 @@ def zc_extra_plugins() -> list[tuple[str, object]]:
     return [("coupons", COUPONS)]
 
 
-async def set_tax(runtime: Any, region: str, rate_bps: int, inclusive: bool) -> None:
+async def set_tax(runtime: Any, region: str, rate_ppm: int, inclusive: bool) -> None:
     async with runtime.db.session() as s:
         await s.execute(delete(TaxRate).where(TaxRate.region == region))
-        s.add(TaxRate(region=region, rate_bps=rate_bps, inclusive=inclusive))
+        s.add(TaxRate(region=region, rate_ppm=rate_ppm, inclusive=inclusive))
         await s.commit()
 
 
@@ -66,16 +66,17 @@ async def price(runtime: Any, wanted: list[tuple[int, int]], *, currency: str = 
 
 
 def test_tax_portion_rounds_half_up():
-    assert _tax_portion(11300, 1300, True) == 1300  # CN 13% inside the price
-    assert _tax_portion(10000, 725, False) == 725
-    assert _tax_portion(1000, 725, False) == 73  # 72.5 -> 73
-    assert _tax_portion(999, 725, False) == 72  # 72.43 -> 72
-    assert _tax_portion(0, 1300, True) == 0
+    assert _tax_portion(11300, 130_000, True) == 1300  # CN 13% inside the price
+    assert _tax_portion(10000, 72_500, False) == 725
+    assert _tax_portion(1000, 72_500, False) == 73  # 72.5 -> 73
+    assert _tax_portion(999, 72_500, False) == 72  # 72.43 -> 72
+    assert _tax_portion(10000, 88_750, False) == 888  # 887.5 -> 888
+    assert _tax_portion(0, 130_000, True) == 0
     assert _tax_portion(100, 0, False) == 0
 
 
 async def test_tax_included_cn(zc_runtime, zc_make_product, zc_client, zc_make_user):
-    await set_tax(zc_runtime, "CN", 1300, True)
+    await set_tax(zc_runtime, "CN", 130_000, True)
     cream = await zc_make_product("tax-cn", price=11300, stock=5)
     q = await price(zc_runtime, [(cream.id, 1)], region="CN")
     (brand,) = q.brands
@@ -98,9 +99,8 @@ async def test_tax_included_cn(zc_runtime, zc_make_product, zc_client, zc_make_u
 
 
 async def test_tax_added_us(zc_runtime, zc_make_product, zc_client):
-    # rate_bps is whole basis points, so New York City's 8.875% cannot be stored; use
-    # California's 7.25% (added on top, as in the US)
-    await set_tax(zc_runtime, "US", 725, False)
+    # California's 7.25%, added on top as in the US
+    await set_tax(zc_runtime, "US", 72_500, False)
     boots = await zc_make_product("tax-us", price=10000, stock=5, currency="USD")
     socks = await zc_make_product("tax-us", price=1000, stock=5, currency="USD")
     q = await price(zc_runtime, [(boots.id, 1), (socks.id, 1)], currency="USD", region="US")
@@ -125,7 +125,7 @@ async def test_tax_added_us(zc_runtime, zc_make_product, zc_client):
 
 async def test_most_specific_tax_region_wins(zc_runtime, zc_make_product):
     await set_tax(zc_runtime, "US", 0, False)
-    await set_tax(zc_runtime, "US-NY", 400, False)
+    await set_tax(zc_runtime, "US-NY", 40_000, False)
     item = await zc_make_product("tax-ny", price=10000, stock=1, currency="USD")
     assert (await price(zc_runtime, [(item.id, 1)], currency="USD", region="US-NY")).total_minor == 10400
     assert (await price(zc_runtime, [(item.id, 1)], currency="USD", region="us-ny")).total_minor == 10400
@@ -133,8 +133,18 @@ async def test_most_specific_tax_region_wins(zc_runtime, zc_make_product):
     assert (await price(zc_runtime, [(item.id, 1)], currency="USD", region=None)).total_minor == 10000
 
 
+async def test_fractional_rate_new_york_city(zc_runtime, zc_make_product):
+    # 8.875%: 4% state + 4.5% city + 0.375% MCTD, exact in parts per million
+    await set_tax(zc_runtime, "US-NY", 88_750, False)
+    coat = await zc_make_product("tax-nyc", price=19_999, stock=1, currency="USD")
+    mug = await zc_make_product("tax-nyc", price=400, stock=1, currency="USD")
+    q = await price(zc_runtime, [(coat.id, 1), (mug.id, 1)], currency="USD", region="US-NY")
+    assert [ln.tax_minor for ln in q.brands[0].lines] == [1775, 36]  # 1774.91 and 35.5, half up
+    assert q.total_minor == 19_999 + 400 + 1775 + 36
+
+
 async def test_tax_is_on_the_discounted_amount(zc_runtime, zc_make_product):
-    await set_tax(zc_runtime, "CN", 1300, True)
+    await set_tax(zc_runtime, "CN", 130_000, True)
     item = await zc_make_product("tax-disc", price=11300, stock=1)
     COUPONS.offers = [Adjustment(code="half", label="half off", amount_minor=-5650, variant_id=item.id)]
     q = await price(zc_runtime, [(item.id, 1)], region="CN")
@@ -215,8 +225,8 @@ cart_st = st.fixed_dictionaries(
 
 @pytest.fixture
 async def split_catalog(zc_runtime, zc_make_product) -> list[Any]:
-    await set_tax(zc_runtime, "CN", 1300, True)
-    await set_tax(zc_runtime, "US", 725, False)
+    await set_tax(zc_runtime, "CN", 130_000, True)
+    await set_tax(zc_runtime, "US", 72_500, False)
     variants = []
     for slug in BRANDS:
         for _ in range(2):
