@@ -168,6 +168,7 @@ def build_page_context(request: Request, actor: Actor | None, extra: dict[str, A
         "_": translator(runtime, locale),
         "surface": surface_of(request.url.path),
         "payment_mode": runtime.settings.payment_mode,
+        "payment_test_mode": getattr(runtime.payment_providers.get(runtime.settings.payment_mode), "test_mode", True),
         "current_path": request.url.path,
         "flash": request.query_params.get("notice"),
     }

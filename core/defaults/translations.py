@@ -17,6 +17,7 @@ CORE_TRANSLATIONS = {
         "Back to home": "返回首页",
         "Test mode": "测试模式",
         "Payments run in sandbox test mode: no real money moves.": "支付处于沙盒测试模式：不会产生真实扣款。",
+        "Payments use Stripe test keys: no real money moves.": "支付使用 Stripe 测试密钥：不会产生真实扣款。",
         "Log in": "登录",
         "Log out": "退出",
         "Sign up": "注册",

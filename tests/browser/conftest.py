@@ -8,6 +8,7 @@ environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -67,8 +68,16 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`ZHONGCAO_VAR_DIR=<tmp> zhongcao demo --port <free>`, up until /health answers."""
-    var_dir = tmp_path_factory.mktemp("demo-var")
+    with running_demo(tmp_path_factory.mktemp("demo-var")) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_demo(var_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """The demo in `var_dir`, with no ZHONGCAO_* variable from outside but `extra_env`
+    (a module overrides `demo_url` with it, e.g. to pay with Stripe)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGCAO_")}
+    env.update(extra_env or {})
     env["ZHONGCAO_VAR_DIR"] = str(var_dir)
     log_path = var_dir / "demo.log"
     for _attempt in range(3):  # the port could be taken between picking and binding
