@@ -1,0 +1,1 @@
+"""The double-entry ledger behind commissions, fixed fees and payouts."""
