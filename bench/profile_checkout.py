@@ -3,7 +3,7 @@
 Run from the project root with the project venv:
 
     .venv/bin/python bench/profile_checkout.py [--backend postgres|sqlite]
-        [--checkouts 200] [--product-gets 500] [--top 25]
+        [--checkouts 200] [--product-gets 500] [--top 25] [--callers REGEX] [--dump PATH]
 
 Prepares a fresh database the way the benchmarks do (`zhongcao demo --seed-only`, then
 two brands with one product each via bench/_fixture.py), builds the app in this
@@ -57,7 +57,8 @@ STEPS = ("cart", "line A", "line B", "checkout", "pay")
 class SqlCounter:
     def __init__(self) -> None:
         self.statements = 0
-        self.begins = 0
+        self.begins = 0  # transactions sent to the database (BEGIN ... COMMIT/ROLLBACK)
+        self.autocommits = 0  # "transactions" in autocommit (PostgreSQL reads, single statements): no BEGIN
         self.commits = 0
         self.checkouts = 0  # connections taken from the pool (each one pinged: pool_pre_ping)
         self.texts: list[str] = []
@@ -75,7 +76,10 @@ class SqlCounter:
 
         @event.listens_for(Engine, "begin")
         def _begin(conn):  # noqa: ANN001, ANN202
-            self.begins += 1
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                self.autocommits += 1
+            else:
+                self.begins += 1
 
         @event.listens_for(Engine, "commit")
         def _commit(conn):  # noqa: ANN001, ANN202
@@ -87,8 +91,8 @@ class SqlCounter:
         def _checkout(dbapi_conn, record, proxy):  # noqa: ANN001, ANN202
             self.checkouts += 1
 
-    def snap(self) -> tuple[int, int, int, int]:
-        return self.statements, self.begins, self.commits, self.checkouts
+    def snap(self) -> tuple[int, int, int, int, int]:
+        return self.statements, self.begins, self.commits, self.checkouts, self.autocommits
 
 
 async def checkout_once(client, variants: list[int], i: int, per_step: dict | None, sql: SqlCounter) -> None:  # noqa: ANN001
@@ -97,13 +101,14 @@ async def checkout_once(client, variants: list[int], i: int, per_step: dict | No
         r = await client.post(url, json=body)
         if per_step is not None:
             s1 = sql.snap()
-            rec = per_step.setdefault(name, {"wall": 0.0, "cpu": 0.0, "n": 0, "stmts": 0, "txs": 0, "pool": 0})
+            rec = per_step.setdefault(name, {"wall": 0.0, "cpu": 0.0, "n": 0, "stmts": 0, "txs": 0, "pool": 0, "auto": 0})
             rec["wall"] += time.perf_counter() - t0
             rec["cpu"] += time.process_time() - c0
             rec["n"] += 1
             rec["stmts"] += s1[0] - s0[0]
             rec["txs"] += s1[1] - s0[1]
             rec["pool"] += s1[3] - s0[3]
+            rec["auto"] += s1[4] - s0[4]
         if r.status_code != ok:
             raise RuntimeError(f"{name}: HTTP {r.status_code} {r.text[:300]}")
         return r.json()
@@ -124,13 +129,14 @@ async def product_once(client, path: str, per_step: dict | None, sql: SqlCounter
         raise RuntimeError(f"{path}: HTTP {r.status_code}")
     if per_step is not None:
         s1 = sql.snap()
-        rec = per_step.setdefault("product detail", {"wall": 0.0, "cpu": 0.0, "n": 0, "stmts": 0, "txs": 0, "pool": 0})
+        rec = per_step.setdefault("product detail", {"wall": 0.0, "cpu": 0.0, "n": 0, "stmts": 0, "txs": 0, "pool": 0, "auto": 0})
         rec["wall"] += time.perf_counter() - t0
         rec["cpu"] += time.process_time() - c0
         rec["n"] += 1
         rec["stmts"] += s1[0] - s0[0]
         rec["txs"] += s1[1] - s0[1]
         rec["pool"] += s1[3] - s0[3]
+        rec["auto"] += s1[4] - s0[4]
 
 
 def print_steps(per_step: dict) -> None:
@@ -138,10 +144,15 @@ def print_steps(per_step: dict) -> None:
     for name, rec in per_step.items():
         n = rec["n"]
         wall, cpu = rec["wall"] / n * 1000, rec["cpu"] / n * 1000
-        rows.append([name, str(n), fmt_ms(wall), fmt_ms(cpu), f"{cpu / wall:.0%}" if wall else "-", f"{rec['stmts'] / n:.1f}", f"{rec['txs'] / n:.1f}", f"{rec['pool'] / n:.1f}"])
-    print(table(["step", "n", "mean wall", "mean CPU", "CPU share", "SQL stmts", "transactions", "pool checkouts"], rows, right={1, 2, 3, 4, 5, 6, 7}))
+        rows.append([
+            name, str(n), fmt_ms(wall), fmt_ms(cpu), f"{cpu / wall:.0%}" if wall else "-", f"{rec['stmts'] / n:.1f}", f"{rec['txs'] / n:.1f}",
+            f"{rec['auto'] / n:.1f}", f"{rec['pool'] / n:.1f}",
+        ])  # fmt: skip
+    print(table(["step", "n", "mean wall", "mean CPU", "CPU share", "SQL stmts", "transactions", "autocommit", "pool checkouts"], rows, right=set(range(1, 9))))
     print("(SQL, transactions and pool checkouts count every engine in the process: the outbox relay and the in-process")
-    print(" job worker threads that handle the events a step commits are included; CPU is the whole process's)")
+    print(" job worker threads that handle the events a step commits are included; CPU is the whole process's.")
+    print(" transactions: BEGIN ... COMMIT/ROLLBACK sent to the database; autocommit: connection uses without a")
+    print(" transaction (PostgreSQL reads and single statements), no BEGIN or COMMIT round trips)")
 
 
 def group_of(filename: str, func: str) -> str:
@@ -293,6 +304,15 @@ async def profile(args: argparse.Namespace, variants: list[int]) -> None:
             await checkout_once(client, variants, 10_000 + i, None, sql)
         prof.disable()
         print_profile(prof, args.top, f"{args.checkouts} complete checkouts")
+        if args.dump:
+            prof.dump_stats(args.dump)
+            print(f"(profile of the {args.checkouts} complete checkouts written to {args.dump}: python -m pstats {args.dump})")
+        if args.callers:
+            s = io.StringIO()
+            pstats.Stats(prof, stream=s).sort_stats("cumulative").print_callers(args.callers)
+            print(f"--- cProfile, {args.checkouts} complete checkouts: callers of {args.callers!r}")
+            print(s.getvalue().rstrip())
+            print()
 
         from bare_app import app as bare
 
@@ -313,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--product-gets", type=int, default=500)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--pg-durable", action="store_true")
+    p.add_argument("--dump", metavar="PATH", help="also write the checkouts' cProfile data to PATH (for pstats, snakeviz...)")
+    p.add_argument("--callers", metavar="REGEX", help="also print cProfile's callers of the functions matching REGEX (e.g. 'coercions.py.*expect')")
     args = p.parse_args(argv)
     exit_on_sigterm()
     pg_cm = PostgresServer(durable=args.pg_durable) if args.backend == "postgres" else contextlib.nullcontext()

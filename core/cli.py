@@ -81,6 +81,63 @@ def db_heads() -> None:
         click.echo(f"{label}: {', '.join(heads)}")
 
 
+@cli.group("ledger")
+def ledger() -> None:
+    """The double-entry ledger of commissions, fees and payouts."""
+
+
+@ledger.command("check")
+def ledger_check() -> None:
+    """Verify that every transaction balances and every balance equals the sum of its
+    entries (exit 1 and list the problems otherwise)."""
+    from core.ledger.service import check
+
+    runtime = _runtime()
+
+    async def run() -> list[str]:
+        async with runtime.db.read_session() as session:
+            return await check(session)
+
+    problems = asyncio.run(_with_dispose(runtime, run()))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ledger ok: every transaction balances and every balance equals its entries")
+
+
+@cli.group("payouts")
+def payouts() -> None:
+    """Creator payout runs (see docs/payouts.md)."""
+
+
+@payouts.command("run")
+@click.option("--currency", required=True, help="ISO 4217 code, e.g. CNY")
+@click.option("--key", default=None, help="idempotency key; default <currency>-<yyyy-mm> (one run a month)")
+def payouts_run(currency: str, key: str | None) -> None:
+    """Pay every creator owed at least the minimum, less the platform fee. Running it
+    again with the same key pays nothing twice; it finishes what the first left pending."""
+    from core.campaigns.payouts import run_payouts
+    from core.errors import DomainError
+    from core.money import Money
+
+    runtime = _runtime()
+    try:
+        result = asyncio.run(_with_dispose(runtime, run_payouts(runtime, currency=currency.upper(), key=key)))
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    run = result.run
+    click.echo(f"payout run {run.key} ({run.currency}, {run.status}){'' if result.created else ': already run, nothing new paid'}")
+    for p in result.payouts:
+        who = result.handles.get(p.creator_user_id, f"user {p.creator_user_id}")
+        line = f"  #{p.id} @{who} via {p.provider}: {p.status} gross {Money(p.gross_minor, p.currency)} fee {Money(p.fee_minor, p.currency)} net {Money(p.net_minor, p.currency)}"
+        click.echo(line + (f" ({p.error})" if p.error else ""))
+    for s in run.skipped or []:
+        click.echo(f"  skipped @{s.get('handle') or s['creator_user_id']}: {s['reason']} ({Money(s['balance_minor'], run.currency)})")
+    paid = [p for p in result.payouts if p.status == "paid"]
+    click.echo(f"{len(paid)} paid, {Money(sum(p.net_minor for p in paid), run.currency)} sent")
+
+
 async def _with_dispose(runtime, coro):  # noqa: ANN001, ANN202
     try:
         return await coro
@@ -140,7 +197,7 @@ def demo(host: str, port: int, seed_only: bool) -> None:
     from core.defaults.demo import DEMO_PASSWORD, DEMO_USERS
 
     base = f"http://{host}:{port}"
-    click.echo(f"\n  Zhongcao demo (embedded mode: SQLite, in-process jobs, sandbox payments)\n")
+    click.echo(f"\n  Zhongcao demo (embedded mode: SQLite, in-process jobs, {runtime.settings.payment_mode} payments)\n")
     click.echo(f"  storefront      {base}/")
     click.echo(f"  creator portal  {base}/creator")
     click.echo(f"  API docs        {base}/schema")

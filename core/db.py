@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, BigInteger, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 # Explicit constraint names: SQLite batch migrations and PostgreSQL downgrades need them.
@@ -82,11 +84,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+def dialect_insert(target: AsyncSession | AsyncConnection, table: Any) -> Any:
+    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite share them)."""
+    dialect = target.dialect if isinstance(target, AsyncConnection) else target.bind.dialect
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 class Database:
     """An engine and its session factories. Engines belong to one event loop.
 
     `session()` is for work that writes (the default); `read_session()` for work that
-    only reads. They differ on SQLite only, where a writer begins IMMEDIATE.
+    only reads. On SQLite a writer begins IMMEDIATE and a reader is a deferred
+    transaction (one snapshot under WAL). On PostgreSQL a reader runs in autocommit:
+    under READ COMMITTED every statement takes its own snapshot inside a transaction
+    too, so all that drops is the BEGIN and ROLLBACK round trips. Never write through a
+    reading session (on PostgreSQL each statement would commit on its own).
     """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
@@ -98,8 +114,9 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             writer, expire_on_commit=False, class_=AsyncSession, sync_session_class=self.sync_session_class
         )
+        reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.read_sessionmaker = async_sessionmaker(
-            self.engine, expire_on_commit=False, class_=AsyncSession, sync_session_class=self.sync_session_class
+            reader, expire_on_commit=False, class_=AsyncSession, sync_session_class=self.sync_session_class
         )
 
     @property
@@ -111,6 +128,20 @@ class Database:
 
     def read_session(self) -> AsyncSession:
         return self.read_sessionmaker()
+
+    @contextlib.asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for statements that are each safe on their own (a conditional
+        UPDATE, an idempotent INSERT): on PostgreSQL each commits by itself, with no
+        BEGIN/COMMIT round trips; on SQLite they share one writing transaction (BEGIN
+        IMMEDIATE) that commits when the block ends. Nothing here may rely on two of
+        its statements committing together."""
+        if self.is_sqlite:
+            async with self.engine.execution_options(zhongcao_writer=True).begin() as conn:
+                yield conn
+        else:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from core.campaigns.payouts import PayoutProvider
+    from core.campaigns.attribution import SaleCandidate, SaleContext
+    from core.campaigns.commissions import CommissionContext, CommissionTerms
+    from core.campaigns.collaborations import ContentInfo
+    from core.campaigns.profiles import CreatorStats
     from core.events import Event
     from core.jobs import Job
     from core.payments.providers import PaymentProvider
@@ -110,6 +115,17 @@ def register_payment_providers(runtime: Runtime) -> Iterable[PaymentProvider]:
 
 
 @hookspec
+def register_payout_providers(runtime: Runtime) -> Iterable[PayoutProvider]:
+    """Return payout providers (objects following `core.campaigns.payouts.PayoutProvider`):
+    how creators are paid. A creator's `payout_method` names one.
+
+    The core's defaults contribute `sandbox` and `bank` (always) and `stripe` (Stripe
+    Connect transfers, when a Stripe key is set). Names must be unique. Collected once per
+    runtime, the first time payouts need them.
+    """
+
+
+@hookspec
 def startup(app: Litestar, runtime: Runtime) -> None:
     """Run when the web app starts (may be async)."""
 
@@ -168,6 +184,56 @@ def validate_checkout(cart: PricingCart, runtime: Runtime) -> Iterable[str]:
 
 
 @hookspec
+def creator_stats(user_id: int, runtime: Runtime) -> CreatorStats | None:
+    """Return a creator's audience figures computed from their content, or None (may be async).
+
+    `core.campaigns.profiles.CreatorStats(followers, avg_engagement, engagement_rate_ppm)`.
+    The first plugin in load order that answers wins, and the profile shows its name as
+    the source; while any plugin answers, the creator cannot type the figures in. With
+    no plugin answering, figures are self-reported and labelled so to brands.
+    """
+
+
+@hookspec
+def resolve_content(kind: str, ref: str, runtime: Runtime) -> ContentInfo | None:
+    """Tell the core about a piece of content a creator submitted for a campaign (may be async).
+
+    `kind` is "note" (`ref` is a note id) or "url" (`ref` is the address). Return
+    `core.campaigns.collaborations.ContentInfo(url, author_user_id, title, sponsored_label,
+    published, published_at, engagement)` for content you know, else None. The first
+    plugin in load order that answers wins. A note must resolve to a note by the
+    submitting creator, and carry the sponsored label to be approved.
+    """
+
+
+@hookspec
 def seed_demo(session: AsyncSession, runtime: Runtime) -> None:
     """Add the plugin's demo data (may be async). Must be idempotent: `zhongcao demo`
     runs it on every start. The core's demo users and brands exist already."""
+
+
+@hookspec
+def attribute_sale(order: SaleContext, runtime: Runtime) -> Iterable[SaleCandidate]:
+    """Propose creators who brought a paid order (may be async).
+
+    `order` is a `core.campaigns.attribution.SaleContext` (the order, its lines, the
+    buyer, the codes and visitor id of its checkout). Return
+    `core.campaigns.attribution.SaleCandidate` items (a purchase from a note, a group-buy
+    leader, a live host). The core adds its own candidates (codes, priority 100; tracked
+    link clicks, priority 10), keeps those of eligible collaborations within the
+    campaign's attribution window, and gives each line to the highest priority (plugin
+    priorities are capped at 99, below codes), ties by the campaign's first or last touch.
+    """
+
+
+@hookspec(firstresult=True)
+def commission_policy(context: CommissionContext) -> CommissionTerms | None:
+    """Decide the commission terms of one attributed order line. SYNCHRONOUS, firstresult.
+
+    `context` is a `core.campaigns.commissions.CommissionContext`, including `terms`: the
+    campaign's terms in force at payment (new-buyer terms applied). Return
+    `core.campaigns.commissions.CommissionTerms(kind, rate_ppm, flat_minor)` to set
+    them, or None to let the next implementation decide; the core's own
+    implementation runs last and returns `context.terms`. A None from every
+    implementation means no commission for the line.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -47,6 +48,16 @@ class PluginManager(pluggy.PluginManager):
             hooks = tuple(sorted(h.name for h in self.get_hookcallers(plugin) or ())) if plugin else ()
             out.append(PluginInfo(info.name, info.version, info.module, info.distribution, info.kind, hooks))
         return out
+
+    async def acall_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """`call_each` for runtime hooks that may be async: awaits what is awaitable."""
+        results = []
+        for name, result in self.call_each(hook_name, **kwargs):
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                results.append((name, result))
+        return results
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a synchronous hook plugin by plugin, in registration order (the core, the

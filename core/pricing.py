@@ -6,12 +6,13 @@ checkout's brand totals sum exactly to the payment.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core.catalog.models import Brand, Product, ProductStatus, ShippingRate, TaxRate, Variant, VariantPrice
 from core.errors import NotFound, ValidationFailed
@@ -54,6 +55,7 @@ class PricingCart(msgspec.Struct, frozen=True, kw_only=True):
     user_id: int | None
     lines: list[PricingLine]
     region: str | None = None
+    codes: tuple[str, ...] = ()  # creator discount codes the shopper applied (upper case)
 
 
 @dataclass
@@ -125,36 +127,100 @@ async def _call_runtime_hook(hook: Any, **kwargs: Any) -> list[Any]:
     return results
 
 
-async def load_lines(session: AsyncSession, currency: str, wanted: list[tuple[int, int]]) -> list[LineQuote]:
-    """Catalog prices for (variant_id, quantity) pairs; refuses what cannot be sold."""
-    if not wanted:
-        return []
-    ids = [vid for vid, _ in wanted]
-    rows = (
-        await session.execute(
-            select(Variant, Product, VariantPrice)
-            .join(Product, Product.id == Variant.product_id)
-            .outerjoin(VariantPrice, (VariantPrice.variant_id == Variant.id) & (VariantPrice.currency == currency))
-            .where(Variant.id.in_(ids))
-        )
-    ).all()
-    found = {v.id: (v, p, price) for v, p, price in rows}
+@dataclass(frozen=True)
+class BrandInfo:
+    """What a quote needs of a brand, read with its lines: its name and shipping rate."""
+
+    name: str
+    shipping_minor: int | None  # None: no rate in this currency
+    free_over_minor: int | None
+
+
+def _line_columns() -> tuple[Any, ...]:
+    return (
+        Variant.id, Variant.sku, Variant.options, Variant.is_active, Product.id, Product.title, Product.status, Product.brand_id,
+        VariantPrice.amount_minor, Brand.name, ShippingRate.amount_minor, ShippingRate.free_over_minor,
+    )
+
+
+def _line_joins(stmt: Any) -> Any:
+    # one row per line: shipping_rate's key is (brand_id, currency), variant_price's (variant_id, currency)
+    currency = bindparam("currency")
+    return (
+        stmt.join(Product, Product.id == Variant.product_id)
+        .join(Brand, Brand.id == Product.brand_id)
+        .outerjoin(VariantPrice, (VariantPrice.variant_id == Variant.id) & (VariantPrice.currency == currency))
+        .outerjoin(ShippingRate, (ShippingRate.brand_id == Product.brand_id) & (ShippingRate.currency == currency))
+    )
+
+
+@functools.cache
+def _variants_query() -> Any:
+    # built once (bound parameters): no statement construction or cache-key work per call
+    return _line_joins(select(*_line_columns()).select_from(Variant)).where(Variant.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _cart_query() -> Any:
+    from core.orders.models import CartLine
+
+    return (
+        _line_joins(select(CartLine.variant_id, CartLine.quantity, *_line_columns()).select_from(CartLine).join(Variant, Variant.id == CartLine.variant_id))
+        .where(CartLine.cart_id == bindparam("cart_id"))
+        .order_by(CartLine.id)
+    )
+
+
+def _lines_from(rows: dict[int, Any], wanted: list[tuple[int, int]], currency: str, brands: dict[int, BrandInfo], *, strict: bool) -> list[LineQuote]:
     lines = []
     for variant_id, quantity in wanted:
-        if variant_id not in found:
-            raise NotFound(f"variant {variant_id} does not exist", extra={"variant_id": variant_id})
-        variant, product, price = found[variant_id]
-        if product.status != ProductStatus.ACTIVE or not variant.is_active:
-            raise ValidationFailed(f"{product.title} ({variant.sku}) is not for sale", extra={"variant_id": variant_id})
+        row = rows.get(variant_id)
+        if row is None:
+            if strict:
+                raise NotFound(f"variant {variant_id} does not exist", extra={"variant_id": variant_id})
+            continue
+        vid, sku, options, is_active, product_id, title, status, brand_id, price, brand_name, ship, free_over = row
+        if status != ProductStatus.ACTIVE or not is_active:
+            if strict:
+                raise ValidationFailed(f"{title} ({sku}) is not for sale", extra={"variant_id": variant_id})
+            continue
         if price is None:
-            raise ValidationFailed(f"{product.title} ({variant.sku}) has no price in {currency}", extra={"variant_id": variant_id})
+            if strict:
+                raise ValidationFailed(f"{title} ({sku}) has no price in {currency}", extra={"variant_id": variant_id})
+            continue
+        if brand_id not in brands:
+            brands[brand_id] = BrandInfo(name=brand_name, shipping_minor=ship, free_over_minor=free_over)
         lines.append(
             LineQuote(
-                variant_id=variant.id, product_id=product.id, brand_id=product.brand_id, title=product.title, sku=variant.sku,
-                options=dict(variant.options or {}), quantity=quantity, unit_price_minor=price.amount_minor,
+                variant_id=vid, product_id=product_id, brand_id=brand_id, title=title, sku=sku,
+                options=dict(options or {}), quantity=quantity, unit_price_minor=price,
             )
         )
     return lines
+
+
+async def _load(session: AsyncSession, currency: str, wanted: list[tuple[int, int]]) -> tuple[list[LineQuote], dict[int, BrandInfo]]:
+    brands: dict[int, BrandInfo] = {}
+    if not wanted:
+        return [], brands
+    rows = (await session.execute(_variants_query(), {"currency": currency, "ids": [vid for vid, _ in wanted]})).all()
+    return _lines_from({r[0]: r for r in rows}, wanted, currency, brands, strict=True), brands
+
+
+async def load_lines(session: AsyncSession, currency: str, wanted: list[tuple[int, int]]) -> list[LineQuote]:
+    """Catalog prices for (variant_id, quantity) pairs; refuses what cannot be sold."""
+    return (await _load(session, currency, wanted))[0]
+
+
+async def load_cart(session: AsyncSession, cart_id: int, currency: str, *, strict: bool) -> tuple[list[LineQuote], dict[int, BrandInfo]]:
+    """A cart's lines, in cart order, priced from the catalog, with their brands (one query).
+
+    `strict` refuses a line that cannot be sold (checkout); otherwise such lines are
+    left out (showing a cart whose items went off sale)."""
+    rows = (await session.execute(_cart_query(), {"currency": currency, "cart_id": cart_id})).all()
+    wanted = [(r[0], r[1]) for r in rows]
+    brands: dict[int, BrandInfo] = {}
+    return _lines_from({r[0]: r[2:] for r in rows}, wanted, currency, brands, strict=strict), brands
 
 
 def _apply(lines: list[LineQuote], adjustment: Adjustment, source: str) -> None:
@@ -183,9 +249,18 @@ def _tax_portion(amount: int, rate_ppm: int, inclusive: bool) -> int:
 
 
 async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_id: int | None, wanted: list[tuple[int, int]], region: str | None = None) -> Quote:
-    lines = await load_lines(session, currency, wanted)
+    lines, brands = await _load(session, currency, wanted)
+    return await price_lines(session, runtime, currency=currency, user_id=user_id, lines=lines, brands=brands, region=region)
+
+
+async def price_lines(
+    session: AsyncSession, runtime: Runtime, *, currency: str, user_id: int | None, lines: list[LineQuote], brands: dict[int, BrandInfo], region: str | None = None,
+    codes: tuple[str, ...] = (),
+) -> Quote:
+    """Adjustments, shipping and tax for lines loaded by `load_lines`/`load_cart` (which
+    also give `brands`). `codes`: the cart's creator codes, passed to the hook."""
     cart = PricingCart(
-        currency=currency, user_id=user_id, region=region,
+        currency=currency, user_id=user_id, region=region, codes=codes,
         lines=[PricingLine(variant_id=ln.variant_id, product_id=ln.product_id, brand_id=ln.brand_id, sku=ln.sku, quantity=ln.quantity, unit_price_minor=ln.unit_price_minor) for ln in lines],
     )
     proposals: list[tuple[Adjustment, str]] = []
@@ -202,15 +277,13 @@ async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_
         _apply(lines, adj, source)
 
     brand_ids = sorted({ln.brand_id for ln in lines})
-    brands = {b.id: b for b in (await session.execute(select(Brand).where(Brand.id.in_(brand_ids)))).scalars()} if brand_ids else {}
-    rates = {r.brand_id: r for r in (await session.execute(select(ShippingRate).where(ShippingRate.brand_id.in_(brand_ids), ShippingRate.currency == currency))).scalars()} if brand_ids else {}
     tax = await _tax_rate(session, region)
     out = []
     for brand_id in brand_ids:
-        bq = BrandQuote(brand_id=brand_id, brand_name=brands[brand_id].name, lines=[ln for ln in lines if ln.brand_id == brand_id])
-        rate = rates.get(brand_id)
-        if rate is not None and not (rate.free_over_minor is not None and bq.subtotal_minor >= rate.free_over_minor):
-            bq.shipping_minor = rate.amount_minor
+        info = brands[brand_id]
+        bq = BrandQuote(brand_id=brand_id, brand_name=info.name, lines=[ln for ln in lines if ln.brand_id == brand_id])
+        if info.shipping_minor is not None and not (info.free_over_minor is not None and bq.subtotal_minor >= info.free_over_minor):
+            bq.shipping_minor = info.shipping_minor
         if tax is not None:
             bq.tax_inclusive = tax.inclusive
             for ln in bq.lines:
@@ -220,6 +293,11 @@ async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_
     return Quote(currency=currency, brands=out, region=region)
 
 
+@functools.cache
+def _tax_query() -> Any:
+    return select(TaxRate).where(TaxRate.region.in_(bindparam("regions", expanding=True)))
+
+
 async def _tax_rate(session: AsyncSession, region: str | None) -> TaxRate | None:
     """The most specific rate: "CN-31" before "CN"."""
     if not region:
@@ -227,7 +305,7 @@ async def _tax_rate(session: AsyncSession, region: str | None) -> TaxRate | None
     candidates = [region.upper()]
     if "-" in region:
         candidates.append(region.split("-")[0].upper())
-    rows = {r.region: r for r in (await session.execute(select(TaxRate).where(TaxRate.region.in_(candidates)))).scalars()}
+    rows = {r.region: r for r in (await session.execute(_tax_query(), {"regions": candidates})).scalars()}
     for c in candidates:
         if c in rows:
             return rows[c]

@@ -22,7 +22,7 @@ from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, bu
 from core.settings import Settings
 
 log = logging.getLogger("zhongcao")
-PERIODIC_JOBS = ("core.expire_checkouts",)
+PERIODIC_JOBS = ("core.expire_checkouts", "campaigns.collaboration_deadlines", "campaigns.approve_commissions")
 
 
 class Runtime:

@@ -10,7 +10,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    stripe_publishable_key: str | None = Field(default=None, description="Stripe's publishable key (pk_...), for Stripe.js on the payment page.")
+    stripe_js_url: str = Field(default="https://js.stripe.com/v3/", description="Where the payment page loads Stripe.js from (a fake such as localstripe serves its own).")
     secret_key: str | None = Field(default=None, description="Signs sessions and tokens; default: generated once into var_dir.")
     plugins_disabled: str = Field(default="", description="Comma-separated plugin names not to load.")
     trace_plugins: bool = False
@@ -37,8 +39,41 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 86_400
     relay_poll_seconds: float = 2.0
     tick_seconds: float = Field(default=30.0, description="How often periodic jobs (checkout expiry) are enqueued.")
+    authorization_hold_hours: int = Field(
+        default=144, ge=1, le=168,
+        description="How long an authorized, not yet captured payment keeps its checkout and stock held (card authorizations lapse after 7 days at Stripe).",
+    )
+    creator_tiers: str = Field(
+        default="koc:0,micro:10000,mid:100000,macro:500000,head:1000000",
+        description="Creator tiers by follower count: name:lowest follower count, comma-separated.",
+    )
+    payout_minimum_major: int = Field(
+        default=100, ge=0, le=10**9,
+        description="Creators are paid once their payable balance reaches this many major units of the currency (100 = ¥100.00, or ¥100 in JPY).",
+    )
+    platform_fee_ppm: int = Field(
+        default=100_000, ge=0, lt=1_000_000,
+        description="The platform's service fee withheld from each creator payout, in parts per million (100000 = 10%).",
+    )
+    commission_hold_days: int | None = Field(
+        default=None, ge=0, le=365,
+        description="Overrides every campaign's commission holding period (days after delivery before a commission is approved); 0 in a demo or test approves at once.",
+    )
     public_url: str = "http://127.0.0.1:8000"
     queue_namespace: str = Field(default="zhongcao", description="Prefix for Dramatiq queues and Redis keys.")
+
+    @field_validator("creator_tiers")
+    @classmethod
+    def _creator_tiers(cls, value: str) -> str:
+        floors: dict[str, int] = {}
+        for part in value.split(","):
+            name, sep, floor = part.strip().partition(":")
+            if not sep or not name.strip() or not floor.strip().isdigit() or name.strip() in floors:
+                raise ValueError("creator_tiers: comma-separated name:followers pairs such as koc:0,micro:10000 (names unique)")
+            floors[name.strip()] = int(floor)
+        if 0 not in floors.values() or len(set(floors.values())) != len(floors):
+            raise ValueError("creator_tiers: one tier starts at 0 followers, and no two start at the same count")
+        return value
 
     @property
     def disabled_plugins(self) -> tuple[str, ...]:

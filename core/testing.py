@@ -103,7 +103,9 @@ async def empty_tables(runtime: Any) -> None:
     from core.db import Base
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with runtime.db.engine.begin() as conn:
+    # a writer connection: on SQLite it begins IMMEDIATE, so a job committing meanwhile
+    # makes this wait (busy_timeout) instead of failing with "database is locked"
+    async with runtime.db.engine.execution_options(zhongcao_writer=True).begin() as conn:
         if runtime.db.is_sqlite:
             existing = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
             # SQLite checks ON DELETE RESTRICT row by row, so a tree (category.parent_id)

@@ -30,6 +30,7 @@ from core.orders import service as orders
 from core.orders.models import MAX_LINE_QUANTITY, Cart, CartStatus, CheckoutStatus, OrderStatus, Refund
 from core.orders.views import cart_out, checkout_out, order_out, refund_out
 from core.payments import service as payments
+from core.payments.models import PaymentStatus
 from core.web import login_required, render, runtime_of
 from core import forms
 
@@ -144,6 +145,17 @@ async def current_cart(session: AsyncSession, request: Request, actor: Actor | N
     if cart is None or cart.status not in (CartStatus.OPEN, CartStatus.CHECKING_OUT):
         return None  # paid or merged meanwhile: the next add starts a new cart
     return cart
+
+
+def stripe_page_settings(runtime: Runtime) -> dict[str, Any] | None:
+    """What the payment page needs for Stripe.js (None in the sandbox): the publishable key,
+    where Stripe.js comes from, and whether to show "test mode"."""
+    settings = runtime.settings
+    if settings.payment_mode != "stripe":
+        return None
+    key = settings.stripe_publishable_key or ""
+    provider = runtime.payment_providers.get("stripe")
+    return {"publishable_key": key, "js_url": settings.stripe_js_url, "test_mode": key.startswith("pk_test_") or bool(getattr(provider, "test_mode", False))}
 
 
 def problem(exc: DomainError) -> dict[str, Any]:
@@ -264,6 +276,33 @@ class CommercePages(Controller):
             response.set_cookie(CART_COOKIE, created.token, max_age=CART_COOKIE_AGE, httponly=True, samesite="lax", secure=secure_cookies(request), path="/")
         return response
 
+    # -- creator codes on the cart
+
+    @post("/cart/codes")
+    async def apply_code(self, request: Request, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
+        return await self._change_codes(request, session, runtime, actor, forms.text(data, "code"), remove=False)
+
+    @post("/cart/codes/{code:str}/remove")
+    async def remove_code(self, request: Request, code: str, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
+        return await self._change_codes(request, session, runtime, actor, code, remove=True)
+
+    async def _change_codes(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, code: str, *, remove: bool) -> Any:
+        from core.campaigns import attribution
+
+        cart = await current_cart(session, request, actor)
+        if cart is None:
+            return Redirect("/cart", status_code=303)
+        try:
+            if remove:
+                await attribution.remove_code(session, cart, code)
+            else:
+                await attribution.apply_code(session, cart, code)
+            await session.commit()
+        except DomainError as exc:
+            await session.rollback()
+            return await self._cart_page(request, session, runtime, await current_cart(session, request, actor), error=exc.detail, status_code=exc.status_code)
+        return Redirect("/cart", status_code=303)
+
     async def _slug_of_variant(self, session: AsyncSession, raw: str) -> str:
         if not raw.isdigit() or len(raw) > 18:
             raise NotFound("no such product")
@@ -332,6 +371,9 @@ class CommercePages(Controller):
         if cart is None:
             return Redirect("/cart", status_code=303)
         try:
+            from core.campaigns.attribution import VISITOR_COOKIE, remember_visitor
+
+            await remember_visitor(session, cart, request.cookies.get(VISITOR_COOKIE))  # tracked-link clicks count for this checkout
             started = await checkouts.start_checkout(session, runtime, cart, actor, email=email or None, address=address)
             await session.commit()
         except DomainError as exc:
@@ -352,7 +394,10 @@ class CommercePages(Controller):
     async def payment(self, request: Request, token: str, runtime: Runtime, actor: Actor | None) -> Any:
         return await self._payment_page(request, runtime, token, actor)
 
-    async def _payment_page(self, request: Request, runtime: Runtime, token: str, actor: Actor | None, *, error: str | None = None, status_code: int = 200) -> Any:
+    async def _payment_page(
+        self, request: Request, runtime: Runtime, token: str, actor: Actor | None, *, error: str | None = None, status_code: int = 200,
+        authenticate: dict[str, Any] | None = None,
+    ) -> Any:
         async with runtime.db.read_session() as session:
             found = await checkouts.get_checkout(session, token, actor)
             if found.status == CheckoutStatus.PAID:  # also after a double submit: the first one paid
@@ -361,19 +406,52 @@ class CommercePages(Controller):
             brands = await brand_names(session, {o.brand_id for o in out.orders})
         return await render(
             request, "storefront/checkout.html",
-            {"step": "pay", "checkout": out, "brands": brands, "test_cards": SANDBOX_CARDS, "error": error, "address": found.address, "status_labels": STATUS_LABELS},
+            {
+                "step": "pay", "checkout": out, "brands": brands, "test_cards": SANDBOX_CARDS, "error": error, "address": found.address, "status_labels": STATUS_LABELS,
+                "stripe": stripe_page_settings(runtime), "authenticate": authenticate if found.status == CheckoutStatus.OPEN else None,
+            },
             status_code=status_code,
         )
 
     @post("/checkout/{token:str}/pay")
     async def pay(self, request: Request, token: str, data: Form, runtime: Runtime, actor: Actor | None) -> Any:
+        """The sandbox card number, or (Stripe) the PaymentMethod id stripe-pay.js put in the form."""
         try:
-            await payments.pay(runtime, token, actor, payment_method=forms.text(data, "card"))
+            payment = await payments.pay(runtime, token, actor, payment_method=forms.text(data, "card"))
         except NotFound:
             raise
         except DomainError as exc:  # declined (402), closed meanwhile (409), no card (422), provider down (502)
             return await self._payment_page(request, runtime, token, actor, error=exc.detail, status_code=exc.status_code)
+        if payment.status == PaymentStatus.REQUIRES_ACTION:  # 3-D Secure: the bank wants the shopper first
+            return Redirect(f"/checkout/{token}/authenticate", status_code=303)
         return Redirect(f"/checkout/{token}/done", status_code=303)
+
+    @get("/checkout/{token:str}/authenticate")
+    async def authenticate(self, request: Request, token: str, runtime: Runtime, actor: Actor | None) -> Any:
+        """The payment waits for 3-D Secure: the page hands the intent's client secret to
+        Stripe.js (this shopper's own checkout only), then posts to /confirm."""
+        return await self._after_action(request, runtime, token, actor, autostart=True)
+
+    @post("/checkout/{token:str}/confirm")
+    async def confirm(self, request: Request, token: str, runtime: Runtime, actor: Actor | None) -> Any:
+        """After 3-D Secure in the browser: ask the provider how it ended and record it."""
+        return await self._after_action(request, runtime, token, actor, autostart=False)
+
+    async def _after_action(self, request: Request, runtime: Runtime, token: str, actor: Actor | None, *, autostart: bool) -> Any:
+        try:
+            _payment, intent = await payments.refresh_payment(runtime, token, actor)
+        except NotFound:
+            raise
+        except DomainError as exc:  # declined or authentication failed (402), nothing to confirm (409), provider down (502)
+            return await self._payment_page(request, runtime, token, actor, error=exc.detail, status_code=exc.status_code)
+        if intent is not None and intent.action_required and intent.client_secret:
+            page = await self._payment_page(
+                request, runtime, token, actor, authenticate={"client_secret": intent.client_secret, "autostart": autostart},
+                error=None if autostart else "Your bank has not confirmed the payment yet.", status_code=200 if autostart else 409,
+            )
+            page.headers["Cache-Control"] = "no-store"  # it carries the intent's client secret
+            return page
+        return Redirect(f"/checkout/{token}/done", status_code=303)  # the done page sends an unpaid checkout back to the payment page
 
     @post("/checkout/{token:str}/cancel")
     async def cancel(self, request: Request, token: str, runtime: Runtime, actor: Actor | None) -> Any:

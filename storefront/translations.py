@@ -83,6 +83,18 @@ TRANSLATIONS = {
         "Card number": "卡号",
         "Payment method": "支付方式",
         "Pay {amount}": "支付 {amount}",
+        # Stripe (stripe-pay.js reads its texts from the page)
+        "Card": "银行卡",
+        "Stripe test mode: no real card is charged. Try 4242 4242 4242 4242 with any future date and any CVC.": "Stripe 测试模式：不会从真实银行卡扣款。可使用 4242 4242 4242 4242，任意未来日期和任意安全码。",
+        "Card payment is not set up in this shop yet.": "本店尚未开通银行卡支付。",
+        "Card payment needs JavaScript. Turn it on in your browser to pay.": "银行卡支付需要 JavaScript，请在浏览器中启用后再付款。",
+        "Processing…": "处理中…",
+        "The card form could not load. Check your connection and reload the page.": "银行卡表单加载失败，请检查网络后刷新页面。",
+        "The card details could not be read. Check them and try again.": "无法读取银行卡信息，请检查后重试。",
+        "Waiting for your bank…": "正在等待银行验证…",
+        "Your bank asks you to confirm this payment.": "你的银行要求你验证这笔付款。",
+        "Confirm with my bank": "前往银行验证",
+        "Your bank has not confirmed the payment yet.": "银行尚未确认这笔付款。",
         "Cancel and go back to the cart": "取消并返回购物车",
         "Thank you": "谢谢",
         "Thank you! Your payment went through.": "谢谢！付款成功。",
@@ -135,6 +147,9 @@ TRANSLATIONS = {
         "the card was declined (insufficient_funds)": "银行卡被拒绝：余额不足（insufficient_funds）",
         "use a sandbox test card, e.g. 4242 4242 4242 4242": "请使用沙盒测试卡，例如 4242 4242 4242 4242",
         "enter a payment method (a test card number in the sandbox)": "请输入卡号（沙盒模式下使用测试卡）",
+        "the card could not be authenticated; try again or use another card": "银行卡验证未通过，请重试或换一张卡",
+        "this checkout has no payment to confirm yet": "本次结算还没有待确认的付款",
+        "Your card was declined.": "你的银行卡被拒绝。",
         "this checkout is paid": "本次结算已付款",
         "this checkout is expired": "本次结算已超时",
         "this checkout is cancelled": "本次结算已取消",
@@ -142,5 +157,9 @@ TRANSLATIONS = {
         "enter an amount above zero": "金额必须大于零",
         "that is more than can still be refunded": "超过了可退款金额",
         "tell the brand why (up to 2000 characters)": "请告诉品牌退款原因（最多 2000 字）",
+        # creator codes
+        "Creator code": "达人优惠码",
+        "Have a creator's code?": "有达人优惠码？",
+        "Apply": "使用",
     }
 }

@@ -13,7 +13,9 @@ from core.defaults.translations import CORE_TRANSLATIONS
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from core.campaigns.commissions import CommissionContext, CommissionTerms
     from core.events import Event
+    from core.pricing import PricingCart
     from core.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,8 @@ def register_models() -> list[type]:
     from core.catalog import models as catalog
     from core.events import EventReceipt, OutboxEvent
     from core.inventory import models as inventory
+    from core.campaigns import models as campaigns
+    from core.ledger import models as ledger
     from core.orders import models as orders
     from core.payments import models as payments
 
@@ -35,6 +39,10 @@ def register_models() -> list[type]:
         inventory.StockLocation, inventory.StockLevel, inventory.StockPool, inventory.StockHold,
         orders.Cart, orders.CartLine, orders.Checkout, orders.Order, orders.OrderLine, orders.OrderTransition, orders.Refund,
         payments.Payment, payments.ProviderEvent,
+        ledger.LedgerAccount, ledger.LedgerTransaction, ledger.LedgerEntry,
+        campaigns.CreatorProfile, campaigns.Campaign, campaigns.CampaignProduct, campaigns.CommissionRate,
+        campaigns.Collaboration, campaigns.CollaborationTransition, campaigns.TrackedLink, campaigns.Click, campaigns.DiscountCode,
+        campaigns.Attribution, campaigns.Commission, campaigns.PayoutRun, campaigns.Payout,
     ]
 
 
@@ -45,18 +53,29 @@ def register_migrations() -> tuple[str, Path]:
 
 @hookimpl
 def register_routes(surface: str) -> list[Any]:
+    if surface == "storefront":
+        from core.campaigns.api_attribution import STOREFRONT_ROUTES
+
+        return list(STOREFRONT_ROUTES)  # /r/{code}: tracked links (the storefront imports no plugin)
     if surface != "api":
         return []
+    from core.campaigns.api_attribution import ATTRIBUTION_CONTROLLERS
     from core.auth.api import AuthController, me
+    from core.campaigns.api import CAMPAIGN_CONTROLLERS
+    from core.campaigns.api_campaigns import CAMPAIGN_API
+    from core.campaigns.api_payouts import PAYOUT_CONTROLLERS
     from core.catalog.api import CATALOG_CONTROLLERS
     from core.orders.api import ORDER_CONTROLLERS
     from core.payments.api import PAYMENT_CONTROLLERS
 
-    return [AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS, *PAYMENT_CONTROLLERS]
+    return [AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS, *PAYMENT_CONTROLLERS, *CAMPAIGN_CONTROLLERS, *CAMPAIGN_API, *PAYOUT_CONTROLLERS, *ATTRIBUTION_CONTROLLERS]
 
 
 @hookimpl
 def register_event_types() -> dict[str, str]:
+    from core.campaigns.campaigns import CAMPAIGN_EVENT_TYPES
+    from core.campaigns.collaborations import COLLABORATION_EVENT_TYPES
+    from core.campaigns.payouts import PAYOUT_EVENT_TYPES
     from core.orders.service import ORDER_EVENT_TYPES
 
     return {
@@ -64,7 +83,11 @@ def register_event_types() -> dict[str, str]:
         "brand.member_added": "A user joined a brand's staff.",
         **ORDER_EVENT_TYPES,
         "order.refund_requested": "A shopper asked for a refund; the brand decides.",
+        "payment.authorized": "A payment was authorized but not captured (manual capture); its checkout and stock stay held until capture, cancellation or `authorization_hold_hours`.",
         "payment.late_success": "Money was taken for a checkout that had already closed; it is refunded.",
+        **CAMPAIGN_EVENT_TYPES,
+        **COLLABORATION_EVENT_TYPES,
+        **PAYOUT_EVENT_TYPES,
     }
 
 
@@ -75,7 +98,21 @@ def register_jobs() -> list[Job]:
     async def expire(runtime: Runtime) -> None:
         await expire_checkouts(runtime)
 
-    return [Job(name="core.expire_checkouts", fn=expire, queue="default", max_retries=3)]
+    async def collaboration_deadlines(runtime: Runtime) -> None:
+        from core.campaigns.collaborations import run_deadlines
+
+        await run_deadlines(runtime)
+
+    async def approve_commissions(runtime: Runtime) -> None:
+        from core.campaigns.commissions import approve_due
+
+        await approve_due(runtime)
+
+    return [
+        Job(name="core.expire_checkouts", fn=expire, queue="default", max_retries=3),
+        Job(name="campaigns.approve_commissions", fn=approve_commissions, queue="default", max_retries=3),
+        Job(name="campaigns.collaboration_deadlines", fn=collaboration_deadlines, queue="default", max_retries=3),
+    ]
 
 
 @hookimpl
@@ -91,11 +128,49 @@ def register_payment_providers(runtime: Runtime) -> list[Any]:
 
 
 @hookimpl
+def register_payout_providers(runtime: Runtime) -> list[Any]:
+    from core.campaigns.payouts import BankPayoutProvider, SandboxPayoutProvider
+
+    providers: list[Any] = [SandboxPayoutProvider(), BankPayoutProvider()]
+    if runtime.settings.stripe_secret_key:
+        from core.campaigns.payouts import StripePayoutProvider
+
+        providers.append(StripePayoutProvider(runtime.settings))
+    return providers
+
+
+@hookimpl
 async def handle_event(event: Event, runtime: Runtime) -> None:
     if event.type == "payment.late_success":
         from core.payments.service import refund_late_payment
 
         await refund_late_payment(runtime, event.payload["payment_id"])
+    elif event.type == "order.paid":
+        from core.campaigns.attribution import attribute_order
+
+        await attribute_order(runtime, event.payload["order_id"])  # codes, links, plugins -> commissions
+    elif event.type == "order.fulfilled":
+        from core.campaigns.commissions import start_holding
+
+        await start_holding(runtime, event.payload["order_id"])  # the holding period starts at delivery
+    elif event.type == "order.refunded":
+        from core.campaigns.commissions import reverse_refunded
+
+        await reverse_refunded(runtime, event.payload["order_id"])  # pro rata clawback, once per refund
+
+
+@hookimpl
+def price_adjustments(cart: PricingCart, runtime: Runtime) -> Any:
+    """Creator codes on the cart: their discount on their campaign's products."""
+    from core.campaigns.attribution import code_adjustments
+
+    return code_adjustments(cart, runtime)
+
+
+@hookimpl(trylast=True)
+def commission_policy(context: CommissionContext) -> CommissionTerms | None:
+    """The campaign's own terms, in force at payment: what applies unless a plugin decides."""
+    return context.terms
 
 
 @hookimpl

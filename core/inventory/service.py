@@ -8,11 +8,12 @@ moves stock once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from core.db import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -164,6 +165,99 @@ async def reserve(
     return hold
 
 
+async def reserve_lines(session: AsyncSession, items: list[tuple[int, int, int]], *, minutes: int = HOLD_MINUTES, now: datetime | None = None) -> None:
+    """Hold general stock for the lines of a checkout: (variant_id, quantity, order_line_id).
+
+    Same rule as `reserve`: one conditional UPDATE per line decides, at the first
+    location (by position) that has the units. Built for a short row-lock window: one
+    plain SELECT proposes a location per line, one INSERT writes the holds, and the
+    stock UPDATEs come last, in variant order, so the caller's COMMIT follows them
+    directly and two checkouts lock shared rows in the same order. If a line's proposed
+    location ran short meanwhile, the others are tried in order and the hold follows.
+    """
+    for _variant_id, quantity, _line_id in items:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise ValidationFailed("quantity must be a positive integer")
+    if not items:
+        return
+    items = sorted(items)
+    expires = (now or utcnow()) + timedelta(minutes=minutes)
+    levels: dict[int, list[tuple[int, int]]] = {}
+    for variant_id, location_id, available in (
+        await session.execute(_locations_query(), {"variant_ids": sorted({v for v, _, _ in items})})
+    ).all():
+        levels.setdefault(variant_id, []).append((location_id, available))
+    proposed: list[int] = []
+    for variant_id, quantity, _line_id in items:
+        candidates = levels.get(variant_id)
+        if not candidates:
+            raise OutOfStock("not enough stock", extra={"variant_id": variant_id})
+        proposed.append(next((loc for loc, available in candidates if available >= quantity), candidates[0][0]))
+    await session.execute(
+        insert(StockHold.__table__),
+        [
+            {"variant_id": v, "location_id": loc, "pool_id": None, "order_line_id": line_id, "quantity": q, "state": HoldState.ACTIVE, "expires_at": expires}
+            for (v, q, line_id), loc in zip(items, proposed, strict=True)
+        ],
+    )
+    for (variant_id, quantity, line_id), location_id in zip(items, proposed, strict=True):
+        took = await session.execute(_reserve_statement(), {"v": variant_id, "loc": location_id, "qty": quantity})
+        if took.rowcount == 1:
+            continue
+        for candidate, _available in levels[variant_id]:  # the proposal ran short: the UPDATE decides
+            if candidate == location_id:
+                continue
+            took = await session.execute(_reserve_statement(), {"v": variant_id, "loc": candidate, "qty": quantity})
+            if took.rowcount == 1:
+                await session.execute(
+                    update(StockHold.__table__).where(StockHold.order_line_id == line_id, StockHold.state == HoldState.ACTIVE).values(location_id=candidate)
+                )
+                break
+        else:
+            raise OutOfStock("not enough stock", extra={"variant_id": variant_id})
+
+
+@functools.cache
+def _locations_query():  # built once, with bound parameters
+    return (
+        select(StockLevel.variant_id, StockLevel.location_id, StockLevel.available)
+        .join(StockLocation, StockLocation.id == StockLevel.location_id)
+        .where(StockLevel.variant_id.in_(bindparam("variant_ids", expanding=True)))
+        .order_by(StockLevel.variant_id, StockLocation.position, StockLocation.id)
+    )
+
+
+@functools.cache
+def _reserve_statement():  # built once, with bound parameters
+    level = StockLevel.__table__
+    qty = bindparam("qty")
+    return (
+        update(level)
+        .where(level.c.variant_id == bindparam("v"), level.c.location_id == bindparam("loc"), level.c.available >= qty)
+        .values(available=level.c.available - qty, reserved=level.c.reserved + qty)
+    )
+
+
+async def commit_holds(session: AsyncSession, order_line_ids: Any) -> int:
+    """Payment succeeded: reserved -> committed for every active hold of these order
+    lines (ids, or a SELECT of them). One UPDATE flips the holds' state (conditional,
+    so a repeated call moves nothing), then one guarded UPDATE per hold moves the
+    counters, in variant order: the last statements before the caller's COMMIT.
+    Returns how many holds this call committed."""
+    hold = StockHold.__table__
+    flipped = (
+        await session.execute(
+            update(hold)
+            .where(hold.c.order_line_id.in_(order_line_ids), hold.c.state == HoldState.ACTIVE)
+            .values(state=HoldState.COMMITTED)
+            .returning(hold.c.id, hold.c.variant_id, hold.c.location_id, hold.c.pool_id, hold.c.quantity)
+        )
+    ).all()
+    for row in sorted(flipped, key=lambda h: (h.variant_id, h.id)):
+        await _move(session, row, reserved=-row.quantity, committed=row.quantity)  # type: ignore[arg-type]
+    return len(flipped)
+
+
 async def _flip(session: AsyncSession, hold_id: int, frm: str, to: str) -> StockHold | None:
     """Move a hold from one state to the next; None if it was not in `frm` (already moved)."""
     flipped = await session.execute(
@@ -267,3 +361,16 @@ async def available_by_variant(session: AsyncSession, variant_ids: list[int]) ->
     )
     found = {vid: int(total or 0) for vid, total in rows.all()}
     return {vid: found.get(vid, 0) for vid in variant_ids}
+
+
+async def extend_holds(session: AsyncSession, order_line_ids: list[int], *, until: datetime) -> int:
+    """Keep active holds past their usual expiry (a payment authorized now, captured later)."""
+    if not order_line_ids:
+        return 0
+    moved = await session.execute(
+        update(StockHold)
+        .where(StockHold.order_line_id.in_(order_line_ids), StockHold.state == HoldState.ACTIVE)
+        .values(expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return moved.rowcount

@@ -44,10 +44,13 @@ from core.orders.schemas import (
 )
 from core.orders.views import cart_out, checkout_out, order_out, payment_out, refund_out
 from core.payments import service as payments
+from core.payments.models import PaymentStatus
 from core.web import login_required, strict_body
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.payments.providers import ProviderIntent
 
     from core.runtime import Runtime
 
@@ -125,10 +128,23 @@ class CheckoutController(Controller):
     @post("/{token:str}/pay", status_code=200)
     async def pay(self, token: str, data: PayIn, runtime: Runtime, actor: Actor | None) -> CheckoutOut:
         """Pay with a sandbox test card (4242 4242 4242 4242) or a Stripe PaymentMethod id.
-        Submitting twice charges once."""
-        await payments.pay(runtime, token, actor, payment_method=data.payment_method, provider_name=data.provider, capture_method=data.capture_method)
-        async with runtime.db.read_session() as session:
-            return await checkout_out(session, await checkouts.get_checkout(session, token, actor))
+        Submitting twice charges once. A card that needs 3-D Secure leaves the checkout
+        open and `payment.status` `requires_action` with `payment.client_secret`: run
+        Stripe.js `handleNextAction` / `confirmCardPayment` with it, then call `confirm`."""
+        payment = await payments.pay(runtime, token, actor, payment_method=data.payment_method, provider_name=data.provider, capture_method=data.capture_method)
+        intent = None
+        if payment.status == PaymentStatus.REQUIRES_ACTION:
+            _payment, intent = await payments.refresh_payment(runtime, token, actor)
+        return await _checkout_with_action(runtime, token, actor, intent)
+
+    @post("/{token:str}/confirm", status_code=200)
+    async def confirm(self, token: str, runtime: Runtime, actor: Actor | None) -> CheckoutOut:
+        """After the shopper acted in the browser (3-D Secure): asks the provider how the
+        checkout's payment stands and records it, so the checkout is `paid` on return
+        when the bank agreed. 402 if the bank refused (pay again, with another card);
+        still `requires_action` (with `payment.client_secret`) if nothing happened yet."""
+        _payment, intent = await payments.refresh_payment(runtime, token, actor)
+        return await _checkout_with_action(runtime, token, actor, intent)
 
     @post("/{token:str}/payment-intent", status_code=200)
     async def payment_intent(self, token: str, data: IntentIn, runtime: Runtime, actor: Actor | None) -> PaymentOut:
@@ -142,6 +158,15 @@ class CheckoutController(Controller):
         await checkouts.cancel_checkout(runtime, token, actor)
         async with runtime.db.read_session() as session:
             return await checkout_out(session, await checkouts.get_checkout(session, token, actor))
+
+
+async def _checkout_with_action(runtime: Runtime, token: str, actor: Actor | None, intent: ProviderIntent | None) -> CheckoutOut:
+    """The checkout; its payment carries the client secret only while the shopper must act."""
+    async with runtime.db.read_session() as session:
+        out = await checkout_out(session, await checkouts.get_checkout(session, token, actor))
+    if intent is not None and intent.action_required and out.payment is not None and out.payment.status == PaymentStatus.REQUIRES_ACTION:
+        out.payment.client_secret = intent.client_secret
+    return out
 
 
 class OrderController(Controller):

@@ -6,17 +6,18 @@ shown or checked out (core.pricing), so nothing a client sends is ever a price.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from core.auth.permissions import Actor
-from core.db import utcnow
+from core.db import dialect_insert, utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import validate_currency
 from core.orders.models import MAX_LINE_QUANTITY, Cart, CartLine, CartStatus
-from core.pricing import Quote, load_lines, quote
+from core.pricing import Quote, load_cart, load_lines, price_lines
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,9 +59,7 @@ async def find_cart(session: AsyncSession, token: str | None, actor: Actor | Non
         except ValueError:
             return None
         # a merged or paid cart is history: its token finds nothing
-        cart = (
-            await session.execute(select(Cart).where(Cart.token == token, Cart.status.in_((CartStatus.OPEN, CartStatus.CHECKING_OUT))))
-        ).scalar_one_or_none()
+        cart = (await session.execute(_cart_by_token(), {"token": token})).scalar_one_or_none()
         if cart is not None and (cart.user_id is None or (actor is not None and cart.user_id == actor.user_id)):
             return cart
         if cart is not None and cart.user_id is not None:
@@ -94,32 +93,50 @@ async def set_line(session: AsyncSession, cart: Cart, *, variant_id: int, quanti
     check_quantity(quantity, allow_zero=not add)
     if add and quantity == 0:
         raise ValidationFailed("quantity must be at least 1")
-    line = (await session.execute(select(CartLine).where(CartLine.cart_id == cart.id, CartLine.variant_id == variant_id))).scalar_one_or_none()
-    new_quantity = (line.quantity if (line and add) else 0) + quantity
-    if new_quantity > MAX_LINE_QUANTITY:
-        raise ValidationFailed(f"at most {MAX_LINE_QUANTITY} of one item per order")
-    if new_quantity == 0:
-        if line is not None:
-            await session.delete(line)
+    # Core statements, no ORM objects: the cart's lines are only ever read by column
+    # (cart_lines, pricing.load_cart)
+    table = CartLine.__table__
+    if quantity == 0:  # set to 0: remove
+        await session.execute(delete(table).where(table.c.cart_id == cart.id, table.c.variant_id == variant_id))
     else:
-        await load_lines(session, cart.currency, [(variant_id, new_quantity)])  # sellable, priced in this currency
-        if line is None:
-            session.add(CartLine(cart_id=cart.id, variant_id=variant_id, quantity=new_quantity))
-        else:
-            line.quantity = new_quantity
-    await session.execute(update(Cart).where(Cart.id == cart.id).values(updated_at=utcnow()))
-    await session.flush()
+        await load_lines(session, cart.currency, [(variant_id, quantity)])  # sellable, priced in this currency
+        # one upsert: a new line, or the existing one set (or increased) within the cap
+        stmt = dialect_insert(session, table).values(cart_id=cart.id, variant_id=variant_id, quantity=quantity, added_at=utcnow())
+        new_quantity = (table.c.quantity + stmt.excluded.quantity) if add else stmt.excluded.quantity
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.cart_id, table.c.variant_id], set_={"quantity": new_quantity}, where=new_quantity <= MAX_LINE_QUANTITY
+        ).returning(table.c.quantity)
+        if (await session.execute(stmt)).first() is None:
+            raise ValidationFailed(f"at most {MAX_LINE_QUANTITY} of one item per order")
+    await session.execute(update(Cart).where(Cart.id == cart.id).values(updated_at=utcnow()).execution_options(synchronize_session=False))
 
 
 async def cart_lines(session: AsyncSession, cart_id: int) -> list[tuple[int, int]]:
-    rows = await session.execute(select(CartLine.variant_id, CartLine.quantity).where(CartLine.cart_id == cart_id).order_by(CartLine.id))
+    rows = await session.execute(_lines_of_cart(), {"cart_id": cart_id})
     return [(v, q) for v, q in rows.all()]
+
+
+# built once (bound parameters): every cart request runs them
+@functools.cache
+def _cart_by_token():
+    return select(Cart).where(Cart.token == bindparam("token"), Cart.status.in_((CartStatus.OPEN, CartStatus.CHECKING_OUT)))
+
+
+@functools.cache
+def _lines_of_cart():
+    return select(CartLine.variant_id, CartLine.quantity).where(CartLine.cart_id == bindparam("cart_id")).order_by(CartLine.id)
 
 
 async def price_cart(session: AsyncSession, runtime: Runtime, cart: Cart, *, region: str | None = None) -> Quote:
     """Current prices for the cart; lines that stopped being sellable are dropped from the
     quote and reported by `unavailable_lines`, so a stale cart still renders."""
-    return await quote(session, runtime, currency=cart.currency, user_id=cart.user_id, wanted=await sellable_lines(session, cart), region=region)
+    lines, brands = await load_cart(session, cart.id, cart.currency, strict=False)  # the sellable lines and their brands, one query
+    return await price_lines(session, runtime, currency=cart.currency, user_id=cart.user_id, lines=lines, brands=brands, region=region, codes=cart_codes(cart))
+
+
+def cart_codes(cart: Cart) -> tuple[str, ...]:
+    """The creator codes applied to a cart (or its checkout), for pricing."""
+    return tuple(c["code"] for c in cart.codes or () if isinstance(c, dict) and c.get("code"))
 
 
 async def sellable_lines(session: AsyncSession, cart: Cart) -> list[tuple[int, int]]:

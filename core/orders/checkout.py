@@ -7,12 +7,13 @@ two tabs) returns the checkout that already exists.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from core.auth.permissions import Actor
 from core.auth.service import EMAIL_RE, normalise_email
@@ -21,9 +22,9 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import record_event
 from core.inventory import service as inventory
 from core.orders import service as orders
-from core.orders.cart import cart_lines
+from core.orders.cart import cart_codes
 from core.orders.models import Cart, CartStatus, Checkout, CheckoutStatus, Order, OrderLine, OrderStatus
-from core.pricing import quote, validate
+from core.pricing import load_cart, price_lines, validate
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,13 +76,10 @@ async def open_checkout_of(session: AsyncSession, cart_id: int) -> Checkout | No
 async def start_checkout(
     session: AsyncSession, runtime: Runtime, cart: Cart, actor: Actor | None, *, email: str | None, address: dict[str, Any], hold_minutes: int = inventory.HOLD_MINUTES
 ) -> Checkout:
-    existing = await open_checkout_of(session, cart.id)
-    if existing is not None:
-        return existing
-    address = clean_address(address)
-    email = normalise_email(actor.email if actor else (email or ""))
-    if not EMAIL_RE.match(email) or not email.isprintable():
-        raise ValidationFailed("enter an email for the receipt", extra={"fields": {"email": "required"}})
+    # Claim the cart first: an open cart has no open checkout (a checkout freezes its cart
+    # until it closes), so only a failed claim needs to look for one. A second start of
+    # the same cart (double click, two tabs) waits for the first here and returns its
+    # checkout. Anything raised below leaves the claim to the caller's rollback.
     claimed = await session.execute(
         update(Cart).where(Cart.id == cart.id, Cart.status == CartStatus.OPEN).values(status=CartStatus.CHECKING_OUT, updated_at=utcnow()).execution_options(synchronize_session=False)
     )
@@ -90,57 +88,89 @@ async def start_checkout(
         if existing is not None:
             return existing
         raise Conflict("this cart cannot be checked out")
-    wanted = await cart_lines(session, cart.id)
-    if not wanted:
-        raise ValidationFailed("the cart is empty")
+    address = clean_address(address)
+    email = normalise_email(actor.email if actor else (email or ""))
+    if not EMAIL_RE.match(email) or not email.isprintable():
+        raise ValidationFailed("enter an email for the receipt", extra={"fields": {"email": "required"}})
     user_id = actor.user_id if actor else None
-    q = await quote(session, runtime, currency=cart.currency, user_id=user_id, wanted=wanted, region=tax_region(address))
+    lines, brands = await load_cart(session, cart.id, cart.currency, strict=True)  # the lines and their catalog rows, one query
+    if not lines:
+        raise ValidationFailed("the cart is empty")
+    q = await price_lines(session, runtime, currency=cart.currency, user_id=user_id, lines=lines, brands=brands, region=tax_region(address), codes=cart_codes(cart))
     await validate(runtime, q, user_id=user_id)
 
     checkout = Checkout(
         cart_id=cart.id, user_id=user_id, token=str(uuid.uuid4()), email=email, currency=q.currency, total_minor=q.total_minor,
         address=address, status=CheckoutStatus.OPEN, expires_at=utcnow() + timedelta(minutes=hold_minutes),
+        codes=list(cart.codes or []), visitor_id=cart.visitor_id,  # for attribution at payment
     )
     session.add(checkout)
     await session.flush()
-    to_hold: list[tuple[int, int, int]] = []
-    for n, bq in enumerate(q.brands, start=1):
-        order = Order(
-            number=f"ZC{checkout.id:07d}-{n}", checkout_id=checkout.id, brand_id=bq.brand_id, user_id=user_id, email=email, currency=q.currency,
-            subtotal_minor=bq.subtotal_minor, discount_minor=bq.discount_minor, shipping_minor=bq.shipping_minor, tax_minor=bq.tax_minor,
-            tax_inclusive=bq.tax_inclusive, total_minor=bq.total_minor, status=OrderStatus.PENDING_PAYMENT, address=address,
-        )
-        session.add(order)
-        await session.flush()
+    # one INSERT per table (orders, lines, transitions, events), Core rather than ORM
+    # objects; rows come back matched by their unique keys, not by position
+    now = utcnow()
+    order_rows = [
+        {
+            "number": f"ZC{checkout.id:07d}-{n}", "checkout_id": checkout.id, "brand_id": bq.brand_id, "user_id": user_id, "email": email, "currency": q.currency,
+            "subtotal_minor": bq.subtotal_minor, "discount_minor": bq.discount_minor, "shipping_minor": bq.shipping_minor, "tax_minor": bq.tax_minor,
+            "tax_inclusive": bq.tax_inclusive, "total_minor": bq.total_minor, "refunded_minor": 0, "status": OrderStatus.PENDING_PAYMENT, "address": address,
+            "carrier": None, "tracking_number": None, "paid_at": None, "created_at": now, "updated_at": now,
+        }
+        for n, bq in enumerate(q.brands, start=1)
+    ]  # fmt: skip
+    order_t, line_t = Order.__table__, OrderLine.__table__
+    order_ids = {number: oid for oid, number in (await session.execute(insert(order_t).returning(order_t.c.id, order_t.c.number), order_rows)).all()}
+    line_rows = []
+    for row, bq in zip(order_rows, q.brands, strict=True):
+        row["id"] = order_ids[row["number"]]
         for lq in bq.lines:
-            line = OrderLine(
-                order_id=order.id, variant_id=lq.variant_id, product_id=lq.product_id, title=lq.title, sku=lq.sku, options=lq.options,
-                quantity=lq.quantity, unit_price_minor=lq.unit_price_minor, discount_minor=lq.discount_minor, tax_minor=lq.tax_minor,
-                total_minor=lq.net_minor + (0 if bq.tax_inclusive else lq.tax_minor), adjustments=lq.adjustments,
-            )
-            session.add(line)
-            await session.flush()
-            to_hold.append((lq.variant_id, lq.quantity, line.id))
-        session.add(orders.OrderTransition(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING_PAYMENT, actor_user_id=user_id, actor_kind="user"))
-        record_event(session, runtime, "order.placed", {"order_id": order.id, "number": order.number, "brand_id": order.brand_id, "checkout_id": checkout.id, "user_id": user_id, "total_minor": order.total_minor, "currency": order.currency})
+            line_rows.append({
+                "order_id": row["id"], "variant_id": lq.variant_id, "product_id": lq.product_id, "title": lq.title, "sku": lq.sku, "options": lq.options,
+                "quantity": lq.quantity, "unit_price_minor": lq.unit_price_minor, "discount_minor": lq.discount_minor, "tax_minor": lq.tax_minor,
+                "total_minor": lq.net_minor + (0 if bq.tax_inclusive else lq.tax_minor), "adjustments": lq.adjustments, "restocked_quantity": 0,
+            })  # fmt: skip
+    line_ids = {
+        (oid, vid): lid
+        for lid, oid, vid in (await session.execute(insert(line_t).returning(line_t.c.id, line_t.c.order_id, line_t.c.variant_id), line_rows)).all()
+    }
+    await session.execute(
+        insert(orders.OrderTransition.__table__),
+        [{"order_id": row["id"], "from_status": None, "to_status": OrderStatus.PENDING_PAYMENT, "actor_user_id": user_id, "actor_kind": "user", "note": "", "at": now} for row in order_rows],
+    )
+    for row in order_rows:
+        record_event(session, runtime, "order.placed", {"order_id": row["id"], "number": row["number"], "brand_id": row["brand_id"], "checkout_id": checkout.id, "user_id": user_id, "total_minor": row["total_minor"], "currency": row["currency"]})
+    await session.flush()  # the events
     # stock last, in variant order: the row locks are held only until the commit that
     # follows, and two checkouts always lock shared variants in the same order
-    for variant_id, quantity, line_id in sorted(to_hold):
-        await inventory.reserve(session, variant_id=variant_id, quantity=quantity, order_line_id=line_id, minutes=hold_minutes)
-    await session.flush()
+    await inventory.reserve_lines(session, [(ln["variant_id"], ln["quantity"], line_ids[(ln["order_id"], ln["variant_id"])]) for ln in line_rows], minutes=hold_minutes)
     return checkout
 
 
 async def get_checkout(session: AsyncSession, token: str, actor: Actor | None) -> Checkout:
     """By its token; a signed-in user's checkout is theirs alone (404 for anyone else)."""
+    require_checkout_token(token)
+    checkout = (await session.execute(_checkout_by_token(), {"token": token})).scalar_one_or_none()
+    return require_visible(checkout, actor)
+
+
+def require_checkout_token(token: str) -> None:
     try:
         uuid.UUID(token)
     except ValueError as exc:
         raise NotFound("no such checkout") from exc
-    checkout = (await session.execute(select(Checkout).where(Checkout.token == token))).scalar_one_or_none()
+
+
+def require_visible(checkout: Checkout | None, actor: Actor | None) -> Checkout:
+    """The checkout if `actor` may see it: a guest's is anyone's who has its token, a
+    signed-in user's is theirs alone (404 for anyone else, as if it did not exist)."""
     if checkout is None or (checkout.user_id is not None and (actor is None or actor.user_id != checkout.user_id)):
         raise NotFound("no such checkout")
     return checkout
+
+
+@functools.cache
+def _checkout_by_token():  # built once (bound parameter)
+    return select(Checkout).where(Checkout.token == bindparam("token"))
 
 
 async def orders_of_checkout(session: AsyncSession, checkout_id: int) -> list[Order]:
@@ -169,13 +199,11 @@ async def close_unpaid(session: AsyncSession, runtime: Runtime, checkout: Checko
 async def expire_checkouts(runtime: Runtime, limit: int = 200) -> int:
     """The `core.expire_checkouts` job: close unpaid checkouts past their hold time.
 
-    Each is closed in its own transaction; an unfinished provider payment is cancelled
-    afterwards, outside it. If the provider took the money anyway, the success that
-    arrives later finds the checkout closed and refunds it (core.payments.service).
+    Each is closed in its own transaction; its unfinished provider payments (including
+    an authorization that was never captured) are cancelled afterwards, outside it. If
+    the provider took the money anyway, the success that arrives later finds the
+    checkout closed and refunds it (core.payments.service).
     """
-    from core.payments.models import Payment, PaymentStatus
-    from core.payments.service import provider_for
-
     async with runtime.db.read_session() as session:
         due = list(
             (await session.execute(select(Checkout.id).where(Checkout.status == CheckoutStatus.OPEN, Checkout.expires_at < utcnow()).order_by(Checkout.id).limit(limit))).scalars()
@@ -186,24 +214,39 @@ async def expire_checkouts(runtime: Runtime, limit: int = 200) -> int:
             checkout = await session.get(Checkout, checkout_id)
             if checkout is None or not await close_unpaid(session, runtime, checkout, to=CheckoutStatus.EXPIRED):
                 continue
-            payments = list(
-                (await session.execute(select(Payment).where(Payment.checkout_id == checkout_id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))))).scalars()
-            )
+            payments = await _unfinished_payments(session, checkout_id)
             await session.commit()
         closed += 1
-        for payment in payments:
-            if payment.provider_ref is None:
-                continue
-            try:
-                await provider_for(runtime, payment.provider).cancel(payment.provider_ref, idempotency_key=f"{payment.idempotency_key}-cancel")
-            except Exception:  # noqa: BLE001 - a late success is refunded on arrival
-                continue
-            async with runtime.db.session() as session:
-                await session.execute(
-                    update(Payment).where(Payment.id == payment.id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))).values(status=PaymentStatus.CANCELLED).execution_options(synchronize_session=False)
-                )
-                await session.commit()
+        await _void_payments(runtime, payments)
     return closed
+
+
+async def _unfinished_payments(session: AsyncSession, checkout_id: int) -> list[Any]:
+    from core.payments.models import Payment, PaymentStatus
+
+    return list(
+        (await session.execute(select(Payment).where(Payment.checkout_id == checkout_id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))))).scalars()
+    )
+
+
+async def _void_payments(runtime: Runtime, payments: list[Any]) -> None:
+    """Cancel at the provider what a closed checkout no longer needs (no transaction open).
+    Best effort: a payment that succeeds anyway is refunded when its success arrives."""
+    from core.payments.models import Payment, PaymentStatus
+    from core.payments.service import provider_for
+
+    for payment in payments:
+        if payment.provider_ref is None:
+            continue
+        try:
+            await provider_for(runtime, payment.provider).cancel(payment.provider_ref, idempotency_key=f"{payment.idempotency_key}-cancel")
+        except Exception:  # noqa: BLE001 - a late success is refunded on arrival
+            continue
+        async with runtime.db.session() as session:
+            await session.execute(
+                update(Payment).where(Payment.id == payment.id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))).values(status=PaymentStatus.CANCELLED, updated_at=utcnow()).execution_options(synchronize_session=False)
+            )
+            await session.commit()
 
 
 async def cancel_checkout(runtime: Runtime, token: str, actor: Actor | None) -> Checkout:
@@ -214,6 +257,8 @@ async def cancel_checkout(runtime: Runtime, token: str, actor: Actor | None) -> 
             return checkout
         if not await close_unpaid(session, runtime, checkout, to=CheckoutStatus.CANCELLED, actor=actor):
             raise Conflict(f"this checkout is {checkout.status}")
+        payments = await _unfinished_payments(session, checkout.id)
         await session.commit()
         await session.refresh(checkout)
-        return checkout
+    await _void_payments(runtime, payments)  # an authorization no longer blocks the shopper's card
+    return checkout

@@ -25,6 +25,10 @@ class Cart(IdMixin, TimestampMixin, Base):
     user_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(14), default=CartStatus.OPEN, index=True)
+    # creator codes the shopper applied ({"code", "at"}) and the first-party visitor id
+    # (`zc_vid` cookie): both go to the checkout, for pricing and attribution
+    codes: Mapped[list[Any]] = mapped_column(default=list)
+    visitor_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class CartLine(IdMixin, Base):
@@ -62,6 +66,8 @@ class Checkout(IdMixin, TimestampMixin, Base):
     address: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(10), default=CheckoutStatus.OPEN, index=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    codes: Mapped[list[Any]] = mapped_column(default=list)  # the cart's creator codes, as checked out
+    visitor_id: Mapped[str | None] = mapped_column(String(36))  # the cart's visitor id (attribution of link clicks)
 
 
 class OrderStatus:

@@ -88,6 +88,7 @@ class CartOut(msgspec.Struct):
     groups: list[BrandGroupOut]
     total_minor: int
     unavailable_variant_ids: list[int]
+    codes: list[str] = msgspec.field(default_factory=list)  # creator codes applied (POST /carts/{token}/codes)
 
 
 class OrderLineOut(msgspec.Struct):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from core.auth.permissions import Actor, can_act_for_brand, require_actor, require_brand_member
 from core.db import utcnow
@@ -71,6 +71,37 @@ async def transition(
     session.add(OrderTransition(order_id=order.id, from_status=frm, to_status=to, actor_user_id=actor.user_id if actor else None, actor_kind=kind, note=note))
     record_event(session, runtime, EVENT_FOR[to], {"order_id": order.id, "number": order.number, "brand_id": order.brand_id, "from": frm, "to": to, "total_minor": order.total_minor, "refunded_minor": order.refunded_minor, "currency": order.currency})
     return True
+
+
+async def transition_checkout_orders(
+    session: AsyncSession, runtime: Runtime, checkout_id: int, frm: str, to: str, *, actor: Actor | None, kind: str = "user", note: str = "", **values: object
+) -> list[int]:
+    """`transition` for every order of a checkout that is still `frm`, set-based: one
+    UPDATE (conditional on the state, as always), one INSERT of the transitions, and the
+    events (flushed with the caller's next statement). Returns the ids moved."""
+    if to not in ALLOWED[frm]:
+        raise Conflict(f"an order that is {frm} cannot become {to}")
+    table = Order.__table__
+    moved = (
+        await session.execute(
+            update(table)
+            .where(table.c.checkout_id == checkout_id, table.c.status == frm)
+            .values(status=to, updated_at=utcnow(), **values)
+            .returning(table.c.id, table.c.number, table.c.brand_id, table.c.total_minor, table.c.refunded_minor, table.c.currency)
+        )
+    ).all()
+    if not moved:
+        return []
+    moved = sorted(moved, key=lambda r: r.id)
+    actor_user_id = actor.user_id if actor else None
+    now = utcnow()
+    await session.execute(
+        insert(OrderTransition.__table__),
+        [{"order_id": r.id, "from_status": frm, "to_status": to, "actor_user_id": actor_user_id, "actor_kind": kind, "note": note, "at": now} for r in moved],
+    )
+    for r in moved:
+        record_event(session, runtime, EVENT_FOR[to], {"order_id": r.id, "number": r.number, "brand_id": r.brand_id, "from": frm, "to": to, "total_minor": r.total_minor, "refunded_minor": r.refunded_minor, "currency": r.currency})
+    return [r.id for r in moved]
 
 
 async def holds_of(session: AsyncSession, order_id: int) -> list[StockHold]:

@@ -46,7 +46,10 @@ async def cart_out(session: AsyncSession, cart: Cart, q: Quote) -> CartOut:
         )
         for b in q.brands
     ]
-    return CartOut(token=cart.token, currency=cart.currency, status=cart.status, groups=groups, total_minor=q.total_minor, unavailable_variant_ids=unavailable)
+    return CartOut(
+        token=cart.token, currency=cart.currency, status=cart.status, groups=groups, total_minor=q.total_minor, unavailable_variant_ids=unavailable,
+        codes=[c["code"] for c in cart.codes or [] if isinstance(c, dict) and c.get("code")],
+    )
 
 
 async def order_out(session: AsyncSession, order: Order, *, detail: bool = True) -> OrderOut:

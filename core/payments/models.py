@@ -41,6 +41,8 @@ class Payment(IdMixin, TimestampMixin, Base):
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     test_mode: Mapped[bool] = mapped_column(default=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the card's fingerprint from the provider (same card, same value): self-referral checks
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class ProviderEvent(IdMixin, Base):

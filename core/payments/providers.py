@@ -38,6 +38,11 @@ class ProviderIntent(msgspec.Struct, kw_only=True):
     captured_minor: int = 0
     client_secret: str | None = None
     error: str | None = None
+    # the shopper must act in the browser (3-D Secure) before the provider can go on:
+    # hand `client_secret` to Stripe.js (`confirmCardPayment`), then ask the provider again
+    action_required: bool = False
+    # the card's fingerprint (the same card gives the same value), when the provider tells
+    fingerprint: str | None = None
 
 
 class ProviderRefund(msgspec.Struct, kw_only=True):
@@ -75,8 +80,14 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEventIn: ...
 
 
+def sandbox_fingerprint(card_number: str) -> str:
+    """A stable stand-in for a card fingerprint: a hash of the test card number."""
+    return "sbx_fp_" + hashlib.sha256(f"sandbox-card:{card_number}".encode()).hexdigest()[:24]
+
+
 SANDBOX_CARDS = {
     "4242424242424242": None,  # succeeds
+    "5555555555554444": None,  # succeeds too (another card: another fingerprint)
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",
 }
@@ -131,6 +142,7 @@ class SandboxProvider:
                 intent.status = PaymentStatus.REQUIRES_ACTION
                 intent.error = decline
                 raise ProviderError(f"the card was declined ({decline})", declined=True, code=decline)
+            intent.fingerprint = sandbox_fingerprint(card)
             if self._capture_method.get(ref) == "manual":
                 intent.status = PaymentStatus.AUTHORIZED
             else:

@@ -104,6 +104,26 @@ def _error(exc: stripe.StripeError, action: str) -> ProviderError:
     return ProviderError(f"stripe {action} failed: {message}", declined=False, code=code)
 
 
+def card_fingerprint(pi: Mapping[str, Any]) -> str | None:
+    """`payment_method.card.fingerprint` when the PaymentMethod is expanded (confirm asks
+    for it), else the latest charge's card details (older API versions, localstripe)."""
+    pm = pi.get("payment_method")
+    if isinstance(pm, Mapping):
+        card = pm.get("card")
+        if isinstance(card, Mapping) and isinstance(card.get("fingerprint"), str):
+            return card["fingerprint"][:64]
+    charges = pi.get("charges")
+    candidates = list(charges.get("data") or []) if isinstance(charges, Mapping) else []
+    if isinstance(pi.get("latest_charge"), Mapping):
+        candidates.append(pi["latest_charge"])
+    for charge in reversed(candidates):
+        details = charge.get("payment_method_details") if isinstance(charge, Mapping) else None
+        card = details.get("card") if isinstance(details, Mapping) else None
+        if isinstance(card, Mapping) and isinstance(card.get("fingerprint"), str):
+            return card["fingerprint"][:64]
+    return None
+
+
 def intent_from_object(pi: Mapping[str, Any]) -> ProviderIntent:
     """A PaymentIntent (as a plain dict) reduced to what the core records."""
     status = INTENT_STATUS.get(str(pi.get("status")), PaymentStatus.REQUIRES_ACTION)
@@ -115,7 +135,8 @@ def intent_from_object(pi: Mapping[str, Any]) -> ProviderIntent:
     error = last_error.get("code") or last_error.get("message") if isinstance(last_error, Mapping) else None
     return ProviderIntent(
         ref=str(pi["id"]), status=status, amount_minor=amount, currency=str(pi.get("currency") or "").upper(),
-        captured_minor=int(received), client_secret=pi.get("client_secret"), error=error,
+        captured_minor=int(received), client_secret=pi.get("client_secret"), error=error, action_required=pi.get("status") == "requires_action",
+        fingerprint=card_fingerprint(pi),
     )
 
 
@@ -217,7 +238,7 @@ class StripeProvider:
         intents = self._client().v1.payment_intents
         try:
             await intents.update_async(ref, {"payment_method": payment_method}, {"idempotency_key": f"{idempotency_key}-pm"})
-            pi = await intents.confirm_async(ref, None, {"idempotency_key": idempotency_key})
+            pi = await intents.confirm_async(ref, {"expand": ["payment_method"]}, {"idempotency_key": idempotency_key})
         except stripe.CardError as exc:
             raise _error(exc, "confirm") from exc
         except stripe.InvalidRequestError as exc:
@@ -267,7 +288,7 @@ class StripeProvider:
         return ProviderRefund(ref=str(obj["id"]), amount_minor=int(obj.get("amount") or amount_minor), status=REFUND_STATUS.get(str(obj.get("status")), "pending"))
 
     async def retrieve(self, ref: str) -> ProviderIntent:
-        return await self._pi("retrieve", self._client().v1.payment_intents.retrieve_async(ref))
+        return await self._pi("retrieve", self._client().v1.payment_intents.retrieve_async(ref, {"expand": ["payment_method"]}))
 
     # ------------------------------------------------------------ webhooks
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEventIn:

@@ -578,3 +578,194 @@ async def test_hook_register_payment_providers(zc_client, zc_runtime, zc_make_pr
         create_runtime(zc_settings, [("everything", everything), ("copycat", Copycat())])
     message = str(excinfo.value)
     assert "'copycat'" in message and "register_payment_providers" in message and repr(everything.PROVIDER) in message
+
+
+async def test_hook_creator_stats(zc_client, zc_make_user):
+    from core.testing import api_token
+
+    user = await zc_make_user(roles=("creator",))
+    auth = await api_token(zc_client, user.email)
+    everything.STATS_FOR[user.id] = (120_000, 9_600)
+    try:
+        r = await zc_client.put("/api/v1/me/creator-profile", json={"handle": f"stats{user.id}"}, headers=auth)
+        card = r.json()["profile"]
+        assert (card["followers"], card["avg_engagement"], card["engagement_rate_ppm"], card["stats_source"], card["tier"]) == (120_000, 9_600, 80_000, "everything", "mid")
+        refused = await zc_client.put("/api/v1/me/creator-profile", json={"followers": 5_000_000}, headers=auth)
+        assert refused.status_code == 422 and "computed" in refused.text
+        everything.STATS_FOR[user.id] = (130_000, 9_600)  # the plugin's figures move: the next read shows them
+        assert (await zc_client.get("/api/v1/me/creator-profile", headers=auth)).json()["profile"]["followers"] == 130_000
+    finally:
+        everything.STATS_FOR.pop(user.id, None)
+    # no plugin answers any more: the figures stay, labelled self-reported, and are editable again
+    card = (await zc_client.get("/api/v1/me/creator-profile", headers=auth)).json()["profile"]
+    assert (card["followers"], card["stats_source"]) == (130_000, "self_reported")
+    assert (await zc_client.put("/api/v1/me/creator-profile", json={"followers": 5_000}, headers=auth)).json()["profile"]["tier"] == "koc"
+
+
+async def test_hook_register_payout_providers(zc_runtime, zc_make_user, zc_settings):
+    from core.campaigns.models import CreatorProfile
+    from core.campaigns.payouts import PayoutProvider, payout_providers, run_payouts
+    from core.ledger import service as ledger
+    from core.ledger.models import AccountKind
+    from core.ledger.service import Posting, Txn
+
+    providers = payout_providers(zc_runtime)
+    mine = providers[everything.PROVIDER]
+    assert isinstance(mine, everything.EverythingPayouts) and isinstance(mine, PayoutProvider)
+    assert {"sandbox", "bank"} <= set(providers)  # the core's, through the same hook
+    assert payout_providers(zc_runtime) is providers  # collected once per runtime
+
+    creator = await zc_make_user(roles=("creator",))
+    async with zc_runtime.db.session() as session:
+        session.add(CreatorProfile(user_id=creator.id, handle=f"payout{creator.id}", payout_method=everything.PROVIDER, payout_details={}))
+        await ledger.post(session, Txn(key=f"hooks-fee:{creator.id}", kind="fixed_fee", currency="CNY",
+                                       postings=[Posting(AccountKind.BRAND_PAYABLE, 1, 50_000), Posting(AccountKind.CREATOR_AVAILABLE, creator.id, -50_000)]))
+        await session.commit()
+    result = await run_payouts(zc_runtime, currency="CNY", key=f"hooks-{uuid.uuid4().hex[:8]}")
+    [payout] = result.payouts
+    assert (payout.provider, payout.status, payout.net_minor) == (everything.PROVIDER, "paid", 45_000)
+    assert mine.ledger() == {"CNY": 45_000} and providers["sandbox"].ledger() == {}
+
+    # a second provider under a taken name stops the runtime's payouts, naming the plugin and the hook
+    class Copycat:
+        @hookimpl
+        def register_payout_providers(self, runtime: Any) -> list[Any]:
+            return [everything.EverythingPayouts()]
+
+    with pytest.raises(PluginError) as excinfo:
+        payout_providers(create_runtime(zc_settings, [("everything", everything), ("copycat", Copycat())]))
+    message = str(excinfo.value)
+    assert "'copycat'" in message and "register_payout_providers" in message and repr(everything.PROVIDER) in message
+
+
+async def test_hook_attribute_sale(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    from datetime import timedelta
+
+    from core.campaigns.attribution import attribute_order
+    from core.campaigns.models import Attribution, Commission, DiscountCode, TrackedLink
+    from tests.core.attribution_helpers import buy, click, seed_collaboration, settle
+
+    cream = await zc_make_product("hooks-brand", price=10_000, stock=20)
+    balm = await zc_make_product("hooks-brand", price=2_000, stock=20)
+    note_author = await zc_make_user(roles=("creator",))
+    linker = await zc_make_user(roles=("creator",))
+    seeded = await seed_collaboration(zc_runtime, creator_id=note_author.id, variants=[cream, balm], attribution_days=7)
+    other = await seed_collaboration(zc_runtime, creator_id=linker.id, variants=[cream], campaign_id=seeded.campaign_id)
+    async with zc_runtime.db.session() as s:
+        s.add(TrackedLink(code="hooklink", collaboration_id=other.collaboration_id, target_kind="campaign"))
+        s.add(DiscountCode(code="LINKER", collaboration_id=other.collaboration_id))
+        await s.commit()
+
+    async def attributed(paid: dict[str, Any]) -> list[tuple[int, str, int, str | None]]:
+        order_id = paid["orders"][0]["id"]
+        await attribute_order(zc_runtime, order_id)
+        await settle(zc_runtime)
+        async with zc_runtime.db.read_session() as s:
+            rows = (await s.execute(select(Attribution).where(Attribution.order_id == order_id).order_by(Attribution.order_line_id))).scalars().all()
+        return [(a.creator_user_id, a.source, a.ref) for a in rows]
+
+    everything.ATTRIBUTE_FOR[cream.id] = (note_author.id, 50, timedelta(hours=2))
+    try:
+        # the plugin's note (priority 50) beats the linker's click (10) on the line it claims
+        visitor = str(uuid.uuid4())
+        await click(zc_client, "hooklink", visitor)
+        paid = await buy(zc_client, [(cream.id, 1), (balm.id, 1)], visitor=visitor)
+        # the balm, which the plugin does not claim, goes to the link
+        assert await attributed(paid) == [(note_author.id, "everything", f"note-{cream.id}"), (linker.id, "link", "hooklink")]
+        seen = everything.SALES_SEEN[paid["orders"][0]["id"]]
+        assert seen.visitor_id == visitor and seen.codes == () and [ln.variant_id for ln in seen.lines] == [cream.id, balm.id]
+        assert [ln.paid_minor for ln in seen.lines] == [10_000, 2_000]
+
+        # a code always wins: plugin priorities are capped below it
+        everything.ATTRIBUTE_FOR[cream.id] = (note_author.id, 1_000, timedelta(hours=2))
+        paid = await buy(zc_client, [(cream.id, 1)], code="LINKER")
+        assert await attributed(paid) == [(linker.id, "code", "LINKER")]
+        assert everything.SALES_SEEN[paid["orders"][0]["id"]].codes == ("LINKER",)
+
+        # a claim from before the attribution window counts for nothing: the link wins
+        everything.ATTRIBUTE_FOR[cream.id] = (note_author.id, 50, timedelta(days=8))
+        visitor = str(uuid.uuid4())
+        await click(zc_client, "hooklink", visitor)
+        paid = await buy(zc_client, [(cream.id, 1)], visitor=visitor)
+        assert await attributed(paid) == [(linker.id, "link", "hooklink")]
+
+        # garbage from the plugin stops the handler, naming the plugin and the hook
+        everything.BROKEN_ATTRIBUTION.add(balm.id)
+        paid = await buy(zc_client, [(balm.id, 1)])
+        with pytest.raises(PluginError) as excinfo:
+            await attribute_order(zc_runtime, paid["orders"][0]["id"])
+        assert "'everything'" in str(excinfo.value) and "attribute_sale" in str(excinfo.value)
+    finally:
+        everything.ATTRIBUTE_FOR.pop(cream.id, None)
+        everything.BROKEN_ATTRIBUTION.discard(balm.id)
+    async with zc_runtime.db.read_session() as s:
+        assert len((await s.execute(select(Commission))).scalars().all()) == 4
+
+
+async def test_hook_commission_policy(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    from core.campaigns.attribution import attribute_order
+    from core.campaigns.commissions import CommissionTerms
+    from core.campaigns.models import Commission, DiscountCode
+    from tests.core.attribution_helpers import buy, seed_collaboration, settle
+
+    special = await zc_make_product("hooks-brand", price=5_000, stock=20)
+    plain = await zc_make_product("hooks-brand", price=5_000, stock=20)
+    creator = await zc_make_user(roles=("creator",))
+    seeded = await seed_collaboration(zc_runtime, creator_id=creator.id, variants=[special, plain], rate_ppm=100_000)
+    async with zc_runtime.db.session() as s:
+        s.add(DiscountCode(code="POLICY", collaboration_id=seeded.collaboration_id))
+        await s.commit()
+    everything.POLICY_FOR[special.id] = CommissionTerms(kind="flat", flat_minor=1_234)
+    try:
+        paid = await buy(zc_client, [(special.id, 2), (plain.id, 1)], code="POLICY")
+        await attribute_order(zc_runtime, paid["orders"][0]["id"])
+        await settle(zc_runtime)
+    finally:
+        everything.POLICY_FOR.pop(special.id, None)
+    async with zc_runtime.db.read_session() as s:
+        rows = (await s.execute(select(Commission).order_by(Commission.order_line_id))).scalars().all()
+    # the plugin decided the special line; the core's own policy (trylast) the other
+    assert [(c.rate_kind, c.flat_minor, c.rate_ppm, c.amount_minor) for c in rows] == [("flat", 1_234, 0, 2_468), ("percent", 0, 100_000, 500)]
+    seen = everything.POLICY_SEEN[rows[0].order_line_id]
+    assert (seen.creator_user_id, seen.quantity, seen.paid_minor, seen.new_buyer, seen.source) == (creator.id, 2, 10_000, True, "code")
+    assert seen.terms == CommissionTerms(kind="percent", rate_ppm=100_000)  # what the campaign would have paid
+
+
+async def test_hook_resolve_content(zc_client, zc_runtime, zc_settings, zc_make_user, zc_make_product):
+    from datetime import timedelta
+
+    from core.campaigns.collaborations import ContentInfo, note_protected_until, resolve_content
+    from core.db import utcnow
+    from tests.core.test_collaborations import API, delivered_collaboration
+
+    c = await delivered_collaboration(zc_client, zc_make_user, zc_make_product)
+    submit = f"{API}/collaborations/{c['id']}/content"
+    assert await resolve_content(zc_runtime, "note", "hook-note") is None
+    r = await zc_client.post(submit, json={"kind": "note", "ref": "hook-note"}, headers=c["creator"])
+    assert r.status_code == 422 and "no such note" in r.text  # nobody knows this note yet
+
+    live_at = utcnow() - timedelta(minutes=5)
+    everything.NOTES["hook-note"] = ContentInfo(
+        url="https://example.com/notes/hook-note", author_user_id=c["creator_id"], title="hook", sponsored_label=True, published=True, published_at=live_at, engagement=42,
+    )
+    try:
+        assert await resolve_content(zc_runtime, "note", "hook-note") == everything.NOTES["hook-note"]  # the async hook is awaited
+        assert await resolve_content(zc_runtime, "url", "hook-note") is None
+        r = await zc_client.post(submit, json={"kind": "note", "ref": "hook-note"}, headers=c["creator"])
+        assert (r.json()["status"], r.json()["disclosure_ok"]) == ("content_submitted", True), r.text
+        # approval re-checks the label; the note is live, so the collaboration publishes at once
+        r = await zc_client.post(f"{API}/collaborations/{c['id']}/approve", headers=c["brand"])
+        assert (r.json()["status"], r.json()["published_at"]) == ("published", live_at.isoformat().replace("+00:00", "Z")), r.text
+        async with zc_runtime.db.read_session() as s:
+            assert await note_protected_until(s, "hook-note") == live_at + timedelta(days=30)
+    finally:
+        everything.NOTES.pop("hook-note", None)
+
+    # an answer of the wrong type names the plugin
+    class Sloppy:
+        @hookimpl
+        def resolve_content(self, kind: str, ref: str, runtime: Any) -> Any:
+            return {"url": ref}
+
+    with pytest.raises(TypeError, match="'sloppy'"):
+        await resolve_content(create_runtime(zc_settings, [("everything", everything), ("sloppy", Sloppy())]), "note", "n-1")

@@ -51,3 +51,61 @@ async def test_only_authorized_payments_are_captured(zc_runtime, zc_make_product
     payment, _intent = await payments.begin_payment(zc_runtime, token, None, capture_method="manual")
     with pytest.raises(Conflict):
         await payments.capture_payment(zc_runtime, payment.id)
+
+
+async def _outbox_types(runtime) -> list[str]:
+    from sqlalchemy import select
+
+    from core.events import OutboxEvent
+
+    async with runtime.db.read_session() as s:
+        return list((await s.execute(select(OutboxEvent.type).order_by(OutboxEvent.id))).scalars())
+
+
+async def test_an_authorization_keeps_checkout_and_stock_held_until_it_lapses(zc_runtime, zc_make_product):
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from core.db import utcnow
+    from core.inventory.models import StockHold
+    from core.orders.models import Checkout
+
+    variant = await zc_make_product("team-buy-3", price=1800, stock=1)
+    token = await _checkout(zc_runtime, variant.id)
+    payment = await payments.pay(zc_runtime, token, None, payment_method="4242424242424242", capture_method="manual")
+    assert payment.status == PaymentStatus.AUTHORIZED
+    await payments.record_authorized(zc_runtime, "sandbox", payment.provider_ref)  # the webhook, late: changes nothing
+    assert (await _outbox_types(zc_runtime)).count("payment.authorized") == 1
+
+    hours = zc_runtime.settings.authorization_hold_hours
+    async with zc_runtime.db.read_session() as s:
+        checkout = await checkouts.get_checkout(s, token, None)
+        holds = list((await s.execute(select(StockHold).where(StockHold.variant_id == variant.id))).scalars())
+    soon = utcnow() + timedelta(hours=hours - 1)
+    assert checkout.expires_at > soon and all(h.expires_at > soon for h in holds)
+    assert await checkouts.expire_checkouts(zc_runtime) == 0  # 15 minutes mean nothing now
+
+    async with zc_runtime.db.session() as s:  # ...until the authorization itself runs out
+        await s.execute(update(Checkout).where(Checkout.id == checkout.id).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await s.commit()
+    assert await checkouts.expire_checkouts(zc_runtime) == 1
+    async with zc_runtime.db.read_session() as s:
+        snap = await inventory.snapshot(s, variant.id)
+        assert (snap.available, snap.reserved) == (1, 0)
+        assert (await s.get(type(payment), payment.id)).status == PaymentStatus.CANCELLED
+    assert zc_runtime.payment_providers["sandbox"].ledger() == (0, 0)
+    with pytest.raises(Conflict):
+        await payments.capture_payment(zc_runtime, payment.id)
+
+
+async def test_cancelling_the_checkout_voids_the_authorization(zc_runtime, zc_make_product):
+    variant = await zc_make_product("team-buy-4", price=700, stock=1)
+    token = await _checkout(zc_runtime, variant.id)
+    payment = await payments.pay(zc_runtime, token, None, payment_method="4242424242424242", capture_method="manual")
+    await checkouts.cancel_checkout(zc_runtime, token, None)
+    async with zc_runtime.db.read_session() as s:
+        assert (await s.get(type(payment), payment.id)).status == PaymentStatus.CANCELLED
+        assert (await inventory.snapshot(s, variant.id)).available == 1
+    intent = await zc_runtime.payment_providers["sandbox"].retrieve(payment.provider_ref)
+    assert intent.status == PaymentStatus.CANCELLED

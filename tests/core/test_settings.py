@@ -32,3 +32,15 @@ def test_generated_secret_survives_restarts(tmp_path: Path):
     assert len(first) > 40
     assert Settings(var_dir=tmp_path).signing_key == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_stripe_js_settings(monkeypatch):
+    for key in list(__import__("os").environ):
+        if key.startswith("ZHONGCAO_"):
+            monkeypatch.delenv(key)
+    s = Settings()
+    assert s.stripe_publishable_key is None and s.stripe_js_url == "https://js.stripe.com/v3/"
+    monkeypatch.setenv("ZHONGCAO_STRIPE_PUBLISHABLE_KEY", "pk_test_x")
+    monkeypatch.setenv("ZHONGCAO_STRIPE_JS_URL", "http://127.0.0.1:8420/js.stripe.com/v3/")
+    s = Settings()
+    assert s.stripe_publishable_key == "pk_test_x" and s.stripe_js_url == "http://127.0.0.1:8420/js.stripe.com/v3/"

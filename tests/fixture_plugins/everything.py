@@ -9,7 +9,7 @@ an entry point. Each hook leaves an observable trace:
   independent of each other (by token, event id or runtime);
 - the commerce hooks act only on variants whose SKU carries one of this plugin's
   markers (`DISCOUNT_SKU`, `BLOCK_SKU`), so every other test's cart is untouched, and
-  contribute an extra payment provider named `everything`.
+  contribute an extra payment provider and an extra payout provider named `everything`.
 
 `register_models` returns an *abstract* model: it carries a `__tablename__` (so the
 core's prefix rule applies to it) but adds no table to `core.db.Base.metadata`, so no
@@ -32,6 +32,7 @@ from sqlalchemy import select
 from core import hookimpl
 from core.db import Base
 from core.jobs import Job
+from core.campaigns.payouts import SandboxPayoutProvider
 from core.payments.providers import SandboxProvider
 from core.pricing import Adjustment
 from core.web import render
@@ -292,3 +293,75 @@ class EverythingPay(SandboxProvider):
 @hookimpl
 def register_payment_providers(runtime: Runtime) -> list[Any]:
     return [EverythingPay()]  # one per runtime: its ledger belongs to that runtime
+
+
+class EverythingPayouts(SandboxPayoutProvider):
+    """The sandbox payout provider's behaviour under another name: transfers kept in memory."""
+
+    name = PROVIDER
+    label = "Everything Payouts (test mode)"
+
+
+@hookimpl
+def register_payout_providers(runtime: Runtime) -> list[Any]:
+    return [EverythingPayouts()]  # one per runtime, like the payment provider
+
+
+# audience figures for users listed here (tests add and remove them); everyone else: None
+STATS_FOR: dict[int, tuple[int, int]] = {}  # user id -> (followers, avg_engagement)
+
+
+@hookimpl
+async def creator_stats(user_id: int, runtime: Runtime) -> Any:
+    from core.campaigns.profiles import CreatorStats, engagement_rate_ppm
+
+    if user_id not in STATS_FOR:
+        return None
+    followers, engagement = STATS_FOR[user_id]
+    return CreatorStats(followers=followers, avg_engagement=engagement, engagement_rate_ppm=engagement_rate_ppm(engagement, followers))
+
+
+# content for campaigns: notes listed here (tests add and remove them), keyed by note id
+NOTES: dict[str, Any] = {}  # note id -> core.campaigns.collaborations.ContentInfo
+
+
+@hookimpl
+async def resolve_content(kind: str, ref: str, runtime: Runtime) -> Any:
+    await asyncio.sleep(0)  # only counts if the core awaits the coroutine
+    return NOTES.get(ref) if kind == "note" else None
+
+
+# attribution: per variant id, the creator this plugin says brought the sale (tests add
+# and remove entries) as (creator user id, priority, touched how long ago); and what it saw
+ATTRIBUTE_FOR: dict[int, tuple[int, int, Any]] = {}
+SALES_SEEN: dict[int, Any] = {}  # order id -> the SaleContext received
+BROKEN_ATTRIBUTION: set[int] = set()  # variant ids for which it answers garbage
+
+
+@hookimpl
+async def attribute_sale(order: Any, runtime: Runtime) -> list[Any]:
+    from core.campaigns.attribution import SaleCandidate
+
+    await asyncio.sleep(0)  # only counts if the core awaits the coroutine
+    with CALLS._lock:
+        SALES_SEEN[order.order_id] = order
+    out: list[Any] = []
+    for line in order.lines:
+        if line.variant_id in BROKEN_ATTRIBUTION:
+            out.append({"creator_user_id": 1})
+        elif line.variant_id in ATTRIBUTE_FOR:
+            creator, priority, ago = ATTRIBUTE_FOR[line.variant_id]
+            out.append(SaleCandidate(creator_user_id=creator, source="everything", touched_at=order.paid_at - ago, variant_ids=(line.variant_id,), ref=f"note-{line.variant_id}", priority=priority))
+    return out
+
+
+# commission terms: per variant id, the terms this plugin decides; everything else: None
+POLICY_FOR: dict[int, Any] = {}
+POLICY_SEEN: dict[int, Any] = {}  # order line id -> the CommissionContext received
+
+
+@hookimpl
+def commission_policy(context: Any) -> Any:
+    with CALLS._lock:
+        POLICY_SEEN[context.order_line_id] = context
+    return POLICY_FOR.get(context.variant_id)

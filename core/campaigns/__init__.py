@@ -1,0 +1,1 @@
+"""KOL seeding: creator profiles, campaigns, collaborations, attribution, commissions, payouts."""
