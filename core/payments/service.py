@@ -66,7 +66,7 @@ async def begin_payment(runtime: Runtime, checkout_token: str, actor: Actor | No
         row = (
             await session.execute(
                 select(Checkout, Payment)
-                .outerjoin(Payment, (Payment.checkout_id == Checkout.id) & (Payment.provider == provider.name) & Payment.status.in_(UNFINISHED))
+                .outerjoin(Payment, (Payment.checkout_id == Checkout.id) & (Payment.provider == provider.name) & Payment.status.in_((*UNFINISHED, PaymentStatus.AUTHORIZED)))
                 .where(Checkout.token == checkout_token)
                 .order_by(Payment.id.desc())
                 .limit(1)
@@ -76,6 +76,8 @@ async def begin_payment(runtime: Runtime, checkout_token: str, actor: Actor | No
         if checkout.status != CheckoutStatus.OPEN:
             raise Conflict(f"this checkout is {checkout.status}")
         payment = row[1]
+        if payment is not None and payment.status == PaymentStatus.AUTHORIZED:
+            raise Conflict("this checkout's payment is authorized and waits for capture; it cannot be paid again")
         if payment is None:
             payment = Payment(
                 checkout_id=checkout.id, provider=provider.name, idempotency_key=f"zc-{uuid.uuid4().hex}", amount_minor=checkout.total_minor,

@@ -109,3 +109,12 @@ async def test_cancelling_the_checkout_voids_the_authorization(zc_runtime, zc_ma
         assert (await inventory.snapshot(s, variant.id)).available == 1
     intent = await zc_runtime.payment_providers["sandbox"].retrieve(payment.provider_ref)
     assert intent.status == PaymentStatus.CANCELLED
+
+
+async def test_an_authorized_checkout_cannot_be_paid_a_second_time(zc_runtime, zc_make_product):
+    variant = await zc_make_product("team-buy-5", price=1200, stock=1)
+    token = await _checkout(zc_runtime, variant.id)
+    await payments.pay(zc_runtime, token, None, payment_method="4242424242424242", capture_method="manual")
+    with pytest.raises(Conflict):  # a double submit must not authorize (or charge) twice
+        await payments.pay(zc_runtime, token, None, payment_method="4242424242424242")
+    assert zc_runtime.payment_providers["sandbox"].ledger() == (0, 0)
