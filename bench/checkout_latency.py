@@ -104,6 +104,7 @@ class Stats:
     in_window: int = 0  # checkouts that finished inside the measured window (throughput)
     window_s: float = 0.0
     started: int = 0  # counted checkouts started (open loop)
+    loadavg: float = 0.0  # 1-minute load average when the run started
     busy_s: float = 0.0  # sum of the counted checkouts' wall time (open loop: shoppers in the shop)
     client_cpu_share: float = 0.0
     pg_samples: int = 0
@@ -371,21 +372,30 @@ async def sweep(base_url: str, pairs: list[tuple[int, int]], args: argparse.Name
     runs: list[tuple[float, Stats]] = []
     conns = Connections(base_url)
 
-    async def measure(rate: float) -> Stats:
+    async def run_once(rate: float, n: int) -> Stats:
         stats = Stats()
-        print(f"   offered {rate:6.2f} checkouts/s ...", end="", flush=True)
-        await open_loop(conns, pairs, rate, args, stats, f"{rate:.3f}")
+        stats.loadavg = os.getloadavg()[0]
+        print(f"   offered {rate:6.2f} checkouts/s{' (again)' if n else ''} ...", end="", flush=True)
+        await open_loop(conns, pairs, rate, args, stats, f"{rate:.3f}-{n}")
         runs.append((rate, stats))
         print(f" p95 {fmt_ms(stats.p95())}  ({len(stats.total_ms)} checkouts, {stats.in_window / stats.window_s:.1f}/s done"
-              f"{', errors ' + str(dict(stats.errors)) if stats.errors else ''}{f', {stats.unfinished} unfinished' if stats.unfinished else ''})"
-              f"  {'PASS' if stats.passed() else 'MISS'}", flush=True)  # fmt: skip
+              f"{', errors ' + str(dict(stats.errors)) if stats.errors else ''}{f', {stats.unfinished} unfinished' if stats.unfinished else ''}"
+              f", loadavg {stats.loadavg:.2f}->{os.getloadavg()[0]:.2f})  {'PASS' if stats.passed() else 'MISS'}", flush=True)  # fmt: skip
         await asyncio.sleep(1.0)  # let the relay and the job worker catch up between rates
         return stats
+
+    async def passes(rate: float) -> bool:
+        """A miss is measured again (`--confirm` times): other processes on a shared
+        machine only ever add latency, so the rate passes if any of its runs does."""
+        for n in range(1 + args.confirm):
+            if (await run_once(rate, n)).passed():
+                return True
+        return False
 
     try:
         rate, last_pass, first_miss = args.sweep_from, None, None
         while rate <= args.sweep_to:
-            if (await measure(rate)).passed():
+            if await passes(rate):
                 last_pass = rate
                 rate *= args.sweep_factor
             else:
@@ -395,7 +405,7 @@ async def sweep(base_url: str, pairs: list[tuple[int, int]], args: argparse.Name
             low, high = last_pass, first_miss
             for _ in range(args.refine):
                 mid = (low + high) / 2
-                if (await measure(mid)).passed():
+                if await passes(mid):
                     low = mid
                 else:
                     high = mid
@@ -416,6 +426,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep-factor", type=float, default=1.25, help="rate multiplier between steps (default 1.25)")
     p.add_argument("--sweep-to", type=float, default=500.0, metavar="RATE", help="stop rising here (default 500)")
     p.add_argument("--refine", type=int, default=2, help="bisection steps between the last pass and the first miss (default 2)")
+    p.add_argument("--confirm", type=int, default=1, help="re-measure a rate that misses this many times before calling it a miss (default 1)")
     p.add_argument("--workers", type=int, default=2, help="granian workers (default 2)")
     p.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     p.add_argument("--spread", type=int, default=1, help="products per brand; buyers take them in turn (default 1: everyone buys the same two)")
@@ -425,8 +436,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if min(args.buyers, args.workers, args.spread) < 1 or args.duration <= 0 or args.warmup < 0 or args.think < 0:
         p.error("--buyers and --workers >= 1, --duration > 0, --warmup >= 0, --think >= 0")
-    if args.sweep and (args.sweep_from <= 0 or args.sweep_factor <= 1 or args.refine < 0):
-        p.error("--sweep-from > 0, --sweep-factor > 1, --refine >= 0")
+    if args.sweep and (args.sweep_from <= 0 or args.sweep_factor <= 1 or args.refine < 0 or args.confirm < 0):
+        p.error("--sweep-from > 0, --sweep-factor > 1, --refine >= 0, --confirm >= 0")
     return args
 
 
@@ -497,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         load = {
             "think": f"{args.buyers} buyers, think time exponential mean {args.think:g}s (capped {THINK_CAP * args.think:g}s) before each request",
             "closed": f"{args.buyers} buyers, closed loop, no think time (saturation)",
-            "sweep": f"open loop, Poisson arrivals from {args.sweep_from:g}/s x{args.sweep_factor:g} (+{args.refine} bisections), think time mean {args.think:g}s (capped {THINK_CAP * args.think:g}s)",
+            "sweep": f"open loop, Poisson arrivals from {args.sweep_from:g}/s x{args.sweep_factor:g} (+{args.refine} bisections, a miss re-measured {args.confirm}x), think time mean {args.think:g}s (capped {THINK_CAP * args.think:g}s)",
         }[mode]  # fmt: skip
         settings = {
             "backend": args.backend, "workers": args.workers, "load": load, "duration": f"{args.duration:g}s" + (" per rate" if args.sweep else ""),
@@ -551,12 +562,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         print(f"Results ({cond['date']}; {args.backend}, {args.workers} granian workers, open loop, think {args.think:g}s, {args.duration:g}s per rate)")
         rows = []
-        for rate, s in sorted(runs, key=lambda r: r[0]):
+        for rate, s in sorted(runs, key=lambda r: r[0]):  # stable: a rate's runs in the order they ran
             shoppers = s.busy_s / s.window_s
             rows.append([f"{rate:.2f}", f"{s.in_window / s.window_s:.1f}", f"{shoppers:.0f}", str(len(s.total_ms)), fmt_ms(percentile(s.total_ms, 50)), fmt_ms(s.p95()),
-                         fmt_ms(percentile(s.ckpay_ms, 95)), str(sum(s.errors.values()) + s.unfinished), f"{s.client_cpu_share:.0%}", "PASS" if s.passed() else "MISS"])  # fmt: skip
-        print(table(["offered/s", "done/s", "shoppers", "n", "p50", "p95", "p95 ck+pay", "errors", "client CPU", "p95 < 300ms"], rows, right=set(range(9))))
-        print("shoppers: mean number in the shop at once (sum of their visits' wall time / window); errors include checkouts cut off unfinished.")
+                         fmt_ms(percentile(s.ckpay_ms, 95)), str(sum(s.errors.values()) + s.unfinished), f"{s.client_cpu_share:.0%}", f"{s.loadavg:.2f}",
+                         "PASS" if s.passed() else "MISS"])  # fmt: skip
+        print(table(["offered/s", "done/s", "shoppers", "n", "p50", "p95", "p95 ck+pay", "errors", "client CPU", "loadavg", "p95 < 300ms"], rows, right=set(range(10))))
+        print("shoppers: mean number in the shop at once (sum of their visits' wall time / window); errors include checkouts cut off unfinished;")
+        print(f"loadavg: 1-minute load average when the run started. A rate that missed was measured again (--confirm {args.confirm}); it passes if any run did.")
         passed = [rate for rate, s in runs if s.passed()]
         best = max(passed) if passed else None
         best_stats = next((s for rate, s in runs if rate == best), None)
@@ -568,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"~{best_stats.busy_s / best_stats.window_s:.0f} shoppers in the shop at once, think {args.think:g}s)")  # fmt: skip
         summary["sweep"] = [
             {"offered_per_s": rate, "done_per_s": s.in_window / s.window_s, "shoppers": s.busy_s / s.window_s, "n": len(s.total_ms), "p50_ms": percentile(s.total_ms, 50),
-             "p95_ms": s.p95(), "p95_ckpay_ms": percentile(s.ckpay_ms, 95), "errors": dict(s.errors), "unfinished": s.unfinished, "passed": s.passed()}
+             "p95_ms": s.p95(), "p95_ckpay_ms": percentile(s.ckpay_ms, 95), "errors": dict(s.errors), "unfinished": s.unfinished, "loadavg_at_start": s.loadavg, "passed": s.passed()}
             for rate, s in sorted(runs, key=lambda r: r[0])
         ]  # fmt: skip
         summary["best_rate_per_s"] = best

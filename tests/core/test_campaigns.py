@@ -3,7 +3,6 @@ the campaign's life, and who may see what."""
 
 from __future__ import annotations
 
-import gc
 from datetime import timedelta
 
 import pytest
@@ -19,16 +18,6 @@ from core.testing import ADDRESS, api_token
 from tests.core.test_api_conventions import assert_problem
 
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-async def release_abandoned_connections(zc_runtime):
-    """After the app stops (before the tables are emptied): these tests commit many
-    events, and a connection abandoned when the app stopped mid-statement can keep
-    SQLite's write lock until the garbage collector finalizes it (seen as "database is
-    locked" in the teardown). Collect it now."""
-    yield
-    gc.collect()
 
 
 async def brand_member(zc_client, zc_make_user, slug: str = "glow-lab", role: str = "owner") -> dict[str, str]:

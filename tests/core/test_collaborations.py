@@ -20,14 +20,7 @@ from core.ledger.models import AccountKind, LedgerTransaction
 from core.orders.models import Checkout, Order, OrderLine
 from core.testing import ADDRESS, api_token
 from tests.core.test_api_conventions import assert_problem
-from tests.core.test_campaigns import (  # noqa: F401 - an autouse fixture
-    API,
-    brand_member,
-    creator,
-    events,
-    open_campaign,
-    release_abandoned_connections,
-)
+from tests.core.test_campaigns import API, brand_member, creator, events, open_campaign
 
 NOTES: dict[str, ContentInfo] = {}
 
