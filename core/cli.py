@@ -88,22 +88,27 @@ def ledger() -> None:
 
 @ledger.command("check")
 def ledger_check() -> None:
-    """Verify that every transaction balances and every balance equals the sum of its
-    entries (exit 1 and list the problems otherwise)."""
+    """Verify that every transaction balances, every balance equals the sum of its
+    entries, and every campaign's spend equals its commissions and fees posted (exit 1
+    and list the problems otherwise)."""
+    from core.campaigns import budget
     from core.ledger.service import check
 
     runtime = _runtime()
 
     async def run() -> list[str]:
         async with runtime.db.read_session() as session:
-            return await check(session)
+            problems = await check(session)
+            for m in await budget.check(session):
+                problems.append(f"campaign {m.campaign_id}: spent_minor is {m.recorded_minor}, its commissions and fees posted make {m.computed_minor}")
+            return problems
 
     problems = asyncio.run(_with_dispose(runtime, run()))
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
-    click.echo("ledger ok: every transaction balances and every balance equals its entries")
+    click.echo("ledger ok: every transaction balances, every balance equals its entries, every campaign's spend its postings")
 
 
 @cli.group("payouts")

@@ -117,6 +117,7 @@ class CommissionOut(msgspec.Struct):
     flat_minor: int
     new_buyer: bool
     amount_minor: int  # as first computed
+    budget_cut_minor: int  # what the campaign's budget did not cover (amount is after the cut)
     reversed_minor: int  # clawed back by refunds
     net_minor: int  # amount - reversed
     status: str  # pending | approved | paid | reversed
@@ -191,7 +192,7 @@ def commission_out(c: Commission) -> CommissionOut:
     return CommissionOut(
         id=c.id, order_id=c.order_id, order_line_id=c.order_line_id, campaign_id=c.campaign_id, collaboration_id=c.collaboration_id, brand_id=c.brand_id,
         creator_user_id=c.creator_user_id, currency=c.currency, base_minor=c.base_minor, rate_kind=c.rate_kind, rate_ppm=c.rate_ppm, flat_minor=c.flat_minor,
-        new_buyer=c.new_buyer, amount_minor=c.amount_minor, reversed_minor=c.reversed_minor, net_minor=c.amount_minor - c.reversed_minor, status=c.status,
+        new_buyer=c.new_buyer, amount_minor=c.amount_minor, budget_cut_minor=c.budget_cut_minor, reversed_minor=c.reversed_minor, net_minor=c.amount_minor - c.reversed_minor, status=c.status,
         approve_after=c.approve_after, approved_at=c.approved_at, paid_at=c.paid_at, payout_id=c.payout_id, created_at=c.created_at,
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from core.auth.models import User
 from core.auth.permissions import Actor
+from core.campaigns import budget
 from core.campaigns import campaigns as service
 from core.campaigns import collaborations as collabs
 from core.campaigns import profiles
@@ -182,7 +183,10 @@ class CampaignOut(msgspec.Struct):
     brief: str
     status: str
     currency: str
-    budget_minor: int
+    budget_minor: int  # 0: no limit
+    spent_minor: int  # commissions net of clawbacks + fixed fees posted
+    committed_minor: int  # fixed fees of accepted creators, not posted yet
+    budget_left_minor: int | None  # None without a limit
     fixed_fee_minor: int | None
     attribution_days: int
     attribution_model: str
@@ -339,8 +343,10 @@ async def _brand_ref(session: AsyncSession, brand_id: int) -> BrandRefOut:
 
 async def campaign_out(session: AsyncSession, campaign: Campaign) -> CampaignOut:
     c = campaign
+    money = await budget.budget_of(session, c)
     return CampaignOut(
-        id=c.id, brand=await _brand_ref(session, c.brand_id), title=c.title, brief=c.brief, status=c.status, currency=c.currency, budget_minor=c.budget_minor,
+        id=c.id, brand=await _brand_ref(session, c.brand_id), title=c.title, brief=c.brief, status=c.status, currency=c.currency, budget_minor=money.budget_minor,
+        spent_minor=money.spent_minor, committed_minor=money.committed_minor, budget_left_minor=money.left_minor,
         fixed_fee_minor=c.fixed_fee_minor, attribution_days=c.attribution_days, attribution_model=c.attribution_model, posting_days=c.posting_days,
         protection_days=c.protection_days, review_required=c.review_required, recruitment=c.recruitment, eligibility=dict(c.eligibility or {}),
         notice_days=c.notice_days, hold_days=c.hold_days, created_at=c.created_at, opened_at=c.opened_at, closed_at=c.closed_at, completed_at=c.completed_at,
@@ -460,7 +466,7 @@ class CampaignController(Controller):
 
     @patch("/{campaign_id:int}", guards=[login_required])
     async def update_campaign(self, campaign_id: int, data: CampaignPatch, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CampaignOut:
-        """Change a draft's terms (send only what changes); 409 once it is open."""
+        """Change a draft's terms (send only what changes); once open, only `budget_minor` (never below what is spent or committed; 409)."""
         data = await strict_body(request, data)
         campaign = await service.update_campaign(session, runtime, actor, campaign_id, _given(data))
         await session.commit()
@@ -501,6 +507,13 @@ class CampaignController(Controller):
     @post("/{campaign_id:int}/close", guards=[login_required], status_code=200)
     async def close_campaign(self, campaign_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CampaignOut:
         campaign = await service.close_campaign(session, runtime, actor, campaign_id)
+        await session.commit()
+        return await campaign_out(session, campaign)
+
+    @post("/{campaign_id:int}/reopen", guards=[login_required], status_code=200)
+    async def reopen_campaign(self, campaign_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> CampaignOut:
+        """Take creators again after closing (409 while the budget is spent: raise it first)."""
+        campaign = await service.reopen_campaign(session, runtime, actor, campaign_id)
         await session.commit()
         return await campaign_out(session, campaign)
 

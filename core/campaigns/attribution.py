@@ -294,7 +294,10 @@ async def code_for(session: AsyncSession, actor: Actor | None, code: str) -> tup
     row = (await session.execute(select(DiscountCode).where(DiscountCode.code == code.strip().upper()))).scalar_one_or_none() if isinstance(code, str) else None
     if row is None:
         raise NotFound("no such code")
-    collab, campaign, _ = await _collaboration(session, actor, row.collaboration_id, brand_too=True)
+    try:
+        _collab, campaign, _ = await _collaboration(session, actor, row.collaboration_id, brand_too=True)
+    except NotFound:
+        raise NotFound("no such code") from None  # the same answer as an unknown code: nothing tells it exists
     return row, campaign
 
 
@@ -460,7 +463,7 @@ async def attribute_order(runtime: Runtime, order_id: int) -> int:
             )
             written = len(result.all())
         await accrue_order(session, runtime, order_id)
-        await reverse_for_refunds(session, order_id)
+        await reverse_for_refunds(session, runtime, order_id)
         await session.commit()
     return written
 

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 CAMPAIGN_EVENT_TYPES = {
     "campaign.opened": "A brand opened a seeding campaign; its samples are set aside.",
     "campaign.closed": "A campaign stopped taking creators; running collaborations go on.",
+    "campaign.reopened": "A brand reopened a closed campaign (after raising its budget, say).",
+    "campaign.budget_spent": "A campaign's budget is used up; it closes to new creators.",
     "campaign.completed": "A campaign is settled; its unused samples went back to stock.",
     "campaign.commission_changed": "A campaign product's commission changed (a cut carries the date it applies from).",
 }
@@ -328,8 +330,11 @@ async def create_campaign(session: AsyncSession, runtime: Runtime, actor: Actor 
 
 
 async def update_campaign(session: AsyncSession, runtime: Runtime, actor: Actor | None, campaign_id: int, data: dict[str, Any]) -> Campaign:
-    """Change a draft's terms; after opening, only commission rates change (`set_commission`)."""
+    """Change a draft's terms; after opening, only the budget (`set_budget`) and the
+    commission rates (`set_commission`) change."""
     campaign = await campaign_for_brand(session, actor, campaign_id)
+    if campaign.status != CampaignStatus.DRAFT and set(data) == {"budget_minor"}:
+        return await set_budget(session, runtime, actor, campaign_id, data["budget_minor"])
     if campaign.status != CampaignStatus.DRAFT:
         raise Conflict(f"this campaign is {campaign.status}: its terms can only change while it is a draft (commission rates can change while it is open)")
     _apply_fields(runtime, campaign, data)
@@ -517,16 +522,61 @@ async def open_campaign(session: AsyncSession, runtime: Runtime, actor: Actor | 
 async def close_campaign(session: AsyncSession, runtime: Runtime, actor: Actor | None, campaign_id: int) -> Campaign:
     """open -> closed: no new creators. Pending applications and invitations are declined;
     accepted collaborations go on (their samples stay set aside)."""
-    from core.campaigns import collaborations
-
     campaign = await campaign_for_brand(session, actor, campaign_id)
     if campaign.status == CampaignStatus.CLOSED:
         return campaign
     if campaign.status != CampaignStatus.OPEN:
         raise Conflict(f"a campaign that is {campaign.status} cannot be closed")
-    if not await _move(session, runtime, campaign, CampaignStatus.OPEN, CampaignStatus.CLOSED, "campaign.closed", closed_at=utcnow()):
+    if not await close_open_campaign(session, runtime, campaign, note="the campaign closed"):
         raise Conflict("the campaign changed meanwhile; reload it")
-    await collaborations.decline_pending(session, runtime, campaign, note="the campaign closed")
+    return campaign
+
+
+async def close_open_campaign(session: AsyncSession, runtime: Runtime, campaign: Campaign, *, note: str) -> bool:
+    """The move itself, for the brand or the system (a spent budget); False if the
+    campaign was not open any more."""
+    from core.campaigns import collaborations
+
+    if not await _move(session, runtime, campaign, CampaignStatus.OPEN, CampaignStatus.CLOSED, "campaign.closed", closed_at=utcnow()):
+        return False
+    await collaborations.decline_pending(session, runtime, campaign, note=note)
+    return True
+
+
+async def reopen_campaign(session: AsyncSession, runtime: Runtime, actor: Actor | None, campaign_id: int) -> Campaign:
+    """closed -> open: creators can apply again. Needs budget left (or no limit)."""
+    from core.campaigns import budget
+
+    campaign = await campaign_for_brand(session, actor, campaign_id)
+    if campaign.status == CampaignStatus.OPEN:
+        return campaign
+    if campaign.status != CampaignStatus.CLOSED:
+        raise Conflict(f"a campaign that is {campaign.status} cannot be reopened")
+    current = await budget.budget_of(session, campaign, lock=True)
+    if current.left_minor == 0:
+        raise budget.BudgetExceeded("the budget is spent: raise it before reopening the campaign", current)
+    if not await _move(session, runtime, campaign, CampaignStatus.CLOSED, CampaignStatus.OPEN, "campaign.reopened", closed_at=None):
+        raise Conflict("the campaign changed meanwhile; reload it")
+    return campaign
+
+
+async def set_budget(session: AsyncSession, runtime: Runtime, actor: Actor | None, campaign_id: int, value: Any) -> Campaign:
+    """Change the budget at any time before completion; never below what is spent or
+    committed already (0 lifts the limit)."""
+    from core.campaigns import budget
+
+    campaign = await campaign_for_brand(session, actor, campaign_id)
+    if campaign.status == CampaignStatus.COMPLETED:
+        raise Conflict("this campaign is completed: its budget no longer changes")
+    amount = _whole(value, "budget_minor", 0, MAX_AMOUNT)
+    current = await budget.budget_of(session, campaign, lock=True)
+    used = current.spent_minor + current.committed_minor
+    if amount and amount < used:
+        raise budget.BudgetExceeded(f"the budget cannot go below what is spent or committed already ({used} minor units of {campaign.currency})", current)
+    campaign.budget_minor = amount
+    await session.flush()
+    await budget.close_if_spent(session, runtime, [campaign.id])
+    await session.refresh(campaign)
     return campaign
 
 

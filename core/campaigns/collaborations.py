@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.auth.models import User
 from core.auth.permissions import Actor, can_act_for_brand, require_actor, require_role
-from core.campaigns import profiles
+from core.campaigns import budget, profiles
 from core.campaigns.campaigns import (
     campaign_for_brand,
     eligibility_problems,
@@ -310,6 +310,7 @@ async def invite(session: AsyncSession, runtime: Runtime, actor: Actor | None, c
         raise Conflict(f"this campaign is {campaign.status} and takes no new creators")
     if can_act_for_brand(actor, campaign.brand_id) and profile.user_id == actor.user_id:
         raise Conflict("you cannot invite yourself")
+    await _fee_fits(session, campaign, f"inviting @{profile.handle}")
     return await _new(session, runtime, campaign, profile.user_id, S.INVITED, actor, "brand", message=_note(message))
 
 
@@ -333,9 +334,25 @@ async def accept(session: AsyncSession, runtime: Runtime, actor: Actor | None, c
         if shipping_address is not None:
             raise ValidationFailed("the creator gives the shipping address")
         values, side = {}, "brand"
+    await _fee_fits(session, campaign, "accepting this creator")
     if not await _move(session, runtime, collab, campaign, S.ACCEPTED, actor=actor, kind=side, **values):
         raise _changed_meanwhile()
+    await budget.close_if_spent(session, runtime, [campaign.id])
     return collab
+
+
+async def _fee_fits(session: AsyncSession, campaign: Campaign, what: str) -> None:
+    """A creator at a fixed fee commits that fee: refused when the budget has less left
+    (the campaign row stays locked until commit, so two acceptances cannot share it)."""
+    fee = campaign.fixed_fee_minor or 0
+    if fee <= 0 or campaign.budget_minor <= 0:
+        return
+    current = await budget.budget_of(session, campaign, lock=True)
+    left = current.left_minor
+    if left is not None and left < fee:
+        raise budget.BudgetExceeded(
+            f"{what} commits a fixed fee of {fee} minor units of {campaign.currency}, but the budget has {left} left: raise the budget first", current
+        )
 
 
 async def decline(session: AsyncSession, runtime: Runtime, actor: Actor | None, collaboration_id: int, *, reason: Any = None) -> Collaboration:
@@ -538,23 +555,27 @@ async def approve(session: AsyncSession, runtime: Runtime, actor: Actor | None, 
 async def _approve(session: AsyncSession, runtime: Runtime, collab: Collaboration, campaign: Campaign, actor: Actor | None, side: str, info: ContentInfo | None, *, note: str) -> None:
     if not await _move(session, runtime, collab, campaign, S.APPROVED, actor=actor, kind=side, note=note, disclosure_ok=True, review_comment=note):
         raise _changed_meanwhile()
-    await post_fixed_fee(session, collab, campaign)
+    await post_fixed_fee(session, runtime, collab, campaign)
     published = info is not None and info.published and (collab.content_kind == "url" or info.sponsored_label)
     if published:
         await _publish(session, runtime, collab, campaign, None, "system", info)
 
 
-async def post_fixed_fee(session: AsyncSession, collab: Collaboration, campaign: Campaign) -> int | None:
+async def post_fixed_fee(session: AsyncSession, runtime: Runtime, collab: Collaboration, campaign: Campaign) -> int | None:
     """The campaign's fee per note, owed by the brand and payable to the creator: posted
-    once per collaboration (the ledger key makes a repeat a no-op)."""
+    once per collaboration (the ledger key makes a repeat a no-op), and spent from the
+    budget (it was committed there since acceptance)."""
     fee = campaign.fixed_fee_minor or 0
     if fee <= 0:
         return None
-    return await ledger.post(session, ledger.Txn(
+    posted = await ledger.post(session, ledger.Txn(
         key=f"fixed_fee:{collab.id}", kind="fixed_fee", currency=campaign.currency,
         postings=[ledger.Posting(AccountKind.BRAND_PAYABLE, campaign.brand_id, fee), ledger.Posting(AccountKind.CREATOR_AVAILABLE, collab.creator_user_id, -fee)],
         memo=f"fixed fee: {campaign.title}", ref={"collaboration_id": collab.id, "campaign_id": campaign.id},
     ))
+    if posted is not None:
+        await budget.record_spend(session, runtime, {campaign.id: fee})
+    return posted
 
 
 async def request_changes(session: AsyncSession, runtime: Runtime, actor: Actor | None, collaboration_id: int, *, comment: Any) -> Collaboration:
@@ -601,7 +622,7 @@ async def _publish(session: AsyncSession, runtime: Runtime, collab: Collaboratio
         published_at=published_at, protected_until=published_at + timedelta(days=campaign.protection_days), on_time=collab.on_time is not False,
     ):
         raise _changed_meanwhile()
-    await post_fixed_fee(session, collab, campaign)  # posted at approval already; the key keeps it once
+    await post_fixed_fee(session, runtime, collab, campaign)  # posted at approval already; the key keeps it once
 
 
 async def complete(session: AsyncSession, runtime: Runtime, actor: Actor | None, collaboration_id: int) -> Collaboration:

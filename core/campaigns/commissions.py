@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from sqlalchemy import and_, func, select, update
 
+from core.campaigns import budget as budgets
 from core.campaigns.models import Campaign, CampaignProduct, Collaboration, CommissionRate, Commission, CommissionStatus, Attribution
 from core.db import utcnow
 from core.ledger.models import AccountKind
@@ -112,16 +113,19 @@ def commission_minor(terms: CommissionTerms, paid_minor: int, quantity: int) -> 
     return min(terms.flat_minor * quantity, paid_minor)
 
 
-def amount_after_refunds(kind: str, rate_ppm: int, amount_minor: int, base_minor: int, remaining_minor: int) -> int:
+def amount_after_refunds(kind: str, rate_ppm: int, amount_minor: int, base_minor: int, remaining_minor: int, full_minor: int | None = None) -> int:
     """The commission once the line's paid amount is down to `remaining_minor`:
-    percent is recomputed on what remains (half up); flat shrinks pro rata (half up)."""
+    percent is recomputed on what remains (half up); flat shrinks pro rata (half up).
+    `full_minor` is the commission before a budget cut: a refund takes back only what
+    the uncut commission on the rest would not still cover."""
+    full = amount_minor if full_minor is None else full_minor
     if remaining_minor >= base_minor:
         return amount_minor
     if remaining_minor <= 0 or base_minor <= 0:
         return 0
     if kind == PERCENT:
         return min(amount_minor, half_up(remaining_minor * rate_ppm, 1_000_000))
-    return min(amount_minor, half_up(amount_minor * remaining_minor, base_minor))
+    return min(amount_minor, half_up(full * remaining_minor, base_minor))
 
 
 def hold_days(runtime: Runtime, campaign_hold_days: int) -> int:
@@ -343,17 +347,20 @@ async def accrue(session: AsyncSession, runtime: Runtime, lines: Sequence[Attrib
             "order_line_id": ln.order_line_id, "order_id": ln.order_id, "collaboration_id": ln.collaboration_id, "campaign_id": ln.campaign_id,
             "brand_id": ln.brand_id, "creator_user_id": ln.creator_user_id, "currency": ln.currency, "base_minor": max(ln.paid_minor, 0),
             "rate_kind": terms.kind, "rate_ppm": terms.rate_ppm, "flat_minor": terms.flat_minor, "new_buyer": new_buyer,
-            "amount_minor": commission_minor(terms, ln.paid_minor, ln.quantity), "reversed_minor": 0, "status": CommissionStatus.PENDING,
+            "amount_minor": commission_minor(terms, ln.paid_minor, ln.quantity), "budget_cut_minor": 0, "reversed_minor": 0, "status": CommissionStatus.PENDING,
             "approve_after": shipped_at + timedelta(days=hold_days(runtime, ln.hold_days)) if shipped_at else None,
             "approved_at": None, "paid_at": None, "payout_id": None, "created_at": now, "updated_at": now,
-            "_number": ln.order_number,
+            "_number": ln.order_number, "_budgeted": ln.currency == ln.campaign_currency,
         })  # fmt: skip
     created: list[int] = []
     txns: list[Txn] = []
     if not rows:
         return created
+    spent: dict[int, int] = defaultdict(int)
     by_line = {r["order_line_id"]: r for r in rows}
     numbers = {r["order_line_id"]: r.pop("_number") for r in rows}
+    budgeted = {r["order_line_id"] for r in rows if r.pop("_budgeted")}
+    await _cut_to_budget(session, [r for r in rows if r["order_line_id"] in budgeted])
     # executemany: SQLAlchemy batches the rows into multi-row INSERTs ("insertmanyvalues")
     # with one cached statement; a line that has a commission already is skipped
     inserted = await session.execute(_insert_commissions(session.bind.dialect.name), rows)
@@ -362,8 +369,32 @@ async def accrue(session: AsyncSession, runtime: Runtime, lines: Sequence[Attrib
         r = by_line[line_id]
         if r["amount_minor"] > 0:
             txns.append(accrued_txn(commission_id, r["brand_id"], r["creator_user_id"], r["currency"], r["amount_minor"], r["order_id"], numbers[line_id]))
+            if line_id in budgeted:
+                spent[r["campaign_id"]] += r["amount_minor"]
     await post_many(session, txns)  # one batch: each account's balance moves once
+    await budgets.record_spend(session, runtime, spent)
     return created
+
+
+async def _cut_to_budget(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Cap each commission at what its campaign's budget has left, in line order (the
+    campaign rows stay locked until commit). Lines that have a commission already are
+    left out: they are not inserted again and must not use up budget."""
+    limited = await budgets.budgets(session, {r["campaign_id"] for r in rows}, lock=True, limited_only=True)
+    if not limited:
+        return
+    rows = [r for r in rows if r["campaign_id"] in limited]
+    line_ids = [r["order_line_id"] for r in rows]
+    existing: set[int] = set()
+    for i in range(0, len(line_ids), CHUNK):
+        existing.update((await session.execute(select(Commission.order_line_id).where(Commission.order_line_id.in_(line_ids[i : i + CHUNK])))).scalars())
+    left = {cid: b.left_minor or 0 for cid, b in limited.items()}
+    for r in rows:
+        if r["order_line_id"] in existing:
+            continue
+        take = min(r["amount_minor"], left[r["campaign_id"]])
+        r["budget_cut_minor"], r["amount_minor"] = r["amount_minor"] - take, take
+        left[r["campaign_id"]] -= take
 
 
 @functools.cache
@@ -477,12 +508,12 @@ async def reverse_refunded(runtime: Runtime, order_id: int) -> int:
     if not await has_commissions(runtime, order_id):
         return 0
     async with runtime.db.session() as session:
-        posted = await reverse_for_refunds(session, order_id)
+        posted = await reverse_for_refunds(session, runtime, order_id)
         await session.commit()
     return posted
 
 
-async def reverse_for_refunds(session: AsyncSession, order_id: int) -> int:
+async def reverse_for_refunds(session: AsyncSession, runtime: Runtime, order_id: int) -> int:
     """Reduce the order's commissions for every succeeded refund not yet accounted for,
     in the caller's transaction. A refund is spread over the order's lines (and its
     shipping) in proportion to what each cost (`allocate_minor` of the cumulative refunded
@@ -535,7 +566,7 @@ async def reverse_for_refunds(session: AsyncSession, order_id: int) -> int:
             remaining = c.base_minor - base_refunded
             if remaining <= 0:
                 fully_refunded.add(c.id)
-            new_target = max(target, c.amount_minor - amount_after_refunds(c.rate_kind, c.rate_ppm, c.amount_minor, c.base_minor, remaining))
+            new_target = max(target, c.amount_minor - amount_after_refunds(c.rate_kind, c.rate_ppm, c.amount_minor, c.base_minor, remaining, c.amount_minor + c.budget_cut_minor))
             delta, target = new_target - target, new_target
             if delta > 0:
                 source = AccountKind.CREATOR_PENDING if c.status == CommissionStatus.PENDING else AccountKind.CREATOR_AVAILABLE
@@ -550,6 +581,12 @@ async def reverse_for_refunds(session: AsyncSession, order_id: int) -> int:
     for index, txn in enumerate(txns):
         if txn.key in posted:
             reversed_now[deltas[index]] += txn.postings[0].amount_minor
+    given_back: dict[int, int] = defaultdict(int)  # to each campaign's budget
+    currencies = dict((await session.execute(select(Campaign.id, Campaign.currency).where(Campaign.id.in_({c.campaign_id for c in commissions})))).all())
+    for c in commissions:
+        if reversed_now.get(c.id) and c.currency == currencies.get(c.campaign_id):
+            given_back[c.campaign_id] -= reversed_now[c.id]
+    await budgets.record_spend(session, runtime, given_back)
     for c in commissions:
         add = reversed_now.get(c.id, 0)
         to_reversed = c.id in fully_refunded and c.status in (CommissionStatus.PENDING, CommissionStatus.APPROVED)

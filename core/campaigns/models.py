@@ -58,7 +58,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "campaign"
     __table_args__ = (
-        CheckConstraint("budget_minor >= 0 AND (fixed_fee_minor IS NULL OR fixed_fee_minor >= 0)", name="money"),
+        CheckConstraint("budget_minor >= 0 AND spent_minor >= 0 AND (fixed_fee_minor IS NULL OR fixed_fee_minor >= 0)", name="money"),
         CheckConstraint("attribution_days >= 1 AND attribution_days <= 365", name="attribution_days"),
         CheckConstraint("posting_days >= 1 AND protection_days >= 0 AND notice_days >= 0 AND hold_days >= 0", name="days"),
     )
@@ -68,7 +68,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
     brief: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(12), default=CampaignStatus.DRAFT, index=True)
     currency: Mapped[str] = mapped_column(String(3))
-    budget_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    budget_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # most the brand spends on creators; 0: no limit
+    spent_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))  # commissions net of clawbacks + fixed fees posted, in `currency`
     fixed_fee_minor: Mapped[int | None] = mapped_column(BigInteger)  # paid per approved note, optional
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
     attribution_model: Mapped[str] = mapped_column(String(5), default="last")  # last | first (touch)
@@ -253,7 +254,7 @@ class Commission(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "commission"
     __table_args__ = (
-        CheckConstraint("amount_minor >= 0 AND reversed_minor >= 0 AND base_minor >= 0", name="amounts"),
+        CheckConstraint("amount_minor >= 0 AND reversed_minor >= 0 AND base_minor >= 0 AND budget_cut_minor >= 0", name="amounts"),
         CheckConstraint("reversed_minor <= amount_minor", name="reversed"),
         Index("ix_commission_creator_status", "creator_user_id", "status"),
     )
@@ -270,7 +271,8 @@ class Commission(IdMixin, TimestampMixin, Base):
     rate_ppm: Mapped[int] = mapped_column(Integer, default=0)
     flat_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     new_buyer: Mapped[bool] = mapped_column(default=False)
-    amount_minor: Mapped[int] = mapped_column(BigInteger)  # as first computed
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # as first computed (after the budget cut)
+    budget_cut_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))  # what the campaign's budget did not cover
     reversed_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # clawed back by refunds since
     status: Mapped[str] = mapped_column(String(10), default=CommissionStatus.PENDING, index=True)
     approve_after: Mapped[datetime | None] = mapped_column(index=True)  # delivery + hold days

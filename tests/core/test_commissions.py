@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from core.auth.models import User
 from core.auth.permissions import Actor
-from core.campaigns import attribution, commissions
+from core.campaigns import attribution, budget, commissions
 from core.campaigns.attribution import attribute_order
 from core.campaigns.commissions import CommissionTerms, amount_after_refunds, approve_due, commission_minor, half_up
 from core.campaigns.models import Campaign, CampaignProduct, Collaboration, Commission, CommissionRate, DiscountCode, TrackedLink
@@ -319,6 +319,7 @@ class Commissions(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.runtime: Any = None
+        self.budget = 0
         self.now = utcnow()
         self.variants: list[int] = []
         self.creators: list[int] = []
@@ -341,8 +342,10 @@ class Commissions(RuleBasedStateMachine):
         terms=st.sampled_from([("percent", 0), ("percent", 1), ("percent", 125_000), ("percent", 333_333), ("flat", 1), ("flat", 999), ("flat", 60_000)]),
         discount=st.sampled_from([0, 150_000, 333_333]),
         hold=st.integers(min_value=0, max_value=30),
+        budget_minor=st.sampled_from([0, 0, 1, 2_500, 40_000]),
     )
-    def setup(self, prices: list[int], shipping: int, tax: Any, terms: tuple[str, int], discount: int, hold: int) -> None:
+    def setup(self, prices: list[int], shipping: int, tax: Any, terms: tuple[str, int], discount: int, hold: int, budget_minor: int) -> None:
+        self.budget = budget_minor
         self.run(self._setup(prices, shipping, tax, terms, discount, hold))
 
     async def _setup(self, prices: list[int], shipping: int, tax: Any, terms: tuple[str, int], discount: int, hold: int) -> None:
@@ -371,7 +374,7 @@ class Commissions(RuleBasedStateMachine):
                 s.add(VariantPrice(variant_id=variant.id, currency="CNY", amount_minor=price))
                 await inventory.receive_stock(s, variant_id=variant.id, location_id=location.id, quantity=500)
                 self.variants.append(variant.id)
-            campaign = Campaign(brand_id=brand.id, title="Seeding", status="open", currency="CNY", hold_days=hold)
+            campaign = Campaign(brand_id=brand.id, title="Seeding", status="open", currency="CNY", hold_days=hold, budget_minor=self.budget)
             s.add(campaign)
             await s.flush()
             self.seeded_product = (await s.get(Variant, self.variants[0])).product_id  # the second product is not seeded
@@ -427,7 +430,10 @@ class Commissions(RuleBasedStateMachine):
                 for variant_id, quantity in wanted:
                     await carts.set_line(s, cart, variant_id=variant_id, quantity=quantity)
                 if code is not None:
-                    await attribution.apply_code(s, cart, self.codes[code])
+                    try:
+                        await attribution.apply_code(s, cart, self.codes[code])
+                    except DomainError as exc:  # the budget ran out and closed the campaign: its codes ended
+                        assert self.budget and exc.extra["fields"]["code"] == "ended"
                 await attribution.remember_visitor(s, cart, visitor)
                 checkout = await checkouts.start_checkout(s, self.runtime, cart, actor, email=None if actor else "guest@example.com", address=ADDRESS)
                 await s.commit()
@@ -521,7 +527,11 @@ class Commissions(RuleBasedStateMachine):
     async def _check(self) -> None:
         async with self.runtime.db.read_session() as s:
             assert await ledger.check(s) == []
+            assert await budget.check(s) == []
             rows = list((await s.execute(select(Commission))).scalars())
+            spent = (await s.execute(select(Campaign.spent_minor))).scalar_one()
+            assert spent == sum(c.amount_minor - c.reversed_minor for c in rows)
+            assert not self.budget or spent <= self.budget  # a hard cap
             for creator in self.creators:
                 mine = [c for c in rows if c.creator_user_id == creator]
                 pending = sum(c.amount_minor - c.reversed_minor for c in mine if c.status == "pending")
@@ -537,7 +547,8 @@ class Commissions(RuleBasedStateMachine):
                 line = await s.get(OrderLine, c.order_line_id)
                 assert line.product_id == self.seeded_product  # the other product never earns
                 assert c.base_minor == line.quantity * line.unit_price_minor - line.discount_minor
-                assert c.amount_minor == commission_minor(terms, c.base_minor, line.quantity)
+                assert c.amount_minor + c.budget_cut_minor == commission_minor(terms, c.base_minor, line.quantity)
+                assert not c.budget_cut_minor or self.budget
 
 
 def test_commission_invariants(_zc_migrated, tmp_path):
