@@ -92,7 +92,10 @@ def _add_tracing(pm: PluginManager) -> None:
 
 
 def _register(pm: PluginManager, plugin: object, name: str, version: str, dist: str | None, kind: str) -> None:
+    specs = getattr(plugin, "HOOKSPECS", None)  # hooks the plugin publishes for others (e.g. feed_candidates)
     try:
+        if specs is not None:
+            pm.add_hookspecs(specs)
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {name!r}: {exc}") from exc

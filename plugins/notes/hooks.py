@@ -13,3 +13,10 @@ HERE = Path(__file__).resolve().parent
 @hookimpl
 def register_migrations() -> tuple[str, Path]:
     return ("notes", HERE / "migrations" / "versions")
+
+
+@hookimpl
+def register_models() -> tuple[type, ...]:
+    from plugins.notes.models import MODELS
+
+    return MODELS
