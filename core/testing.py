@@ -99,30 +99,56 @@ async def _drop_everything(runtime: Any) -> None:
             await conn.execute(text("CREATE SCHEMA public"))
 
 
-async def empty_tables(runtime: Any) -> None:
-    """Delete every row (but alembic_version) so the next test starts clean."""
+async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
+    """Delete every row (but alembic_version) so the next test starts clean. With
+    `wait_ms`, give up (OperationalError / lock timeout) after waiting that long for a lock."""
     from core.db import Base
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     # a writer connection: on SQLite it begins IMMEDIATE, so a job committing meanwhile
     # makes this wait (busy_timeout) instead of failing with "database is locked"
-    async with runtime.db.engine.execution_options(zhongcao_writer=True).begin() as conn:
-        if runtime.db.is_sqlite:
-            existing = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
-            # SQLite checks ON DELETE RESTRICT row by row, so a tree (category.parent_id)
-            # cannot be emptied in one DELETE: unlink its rows first
-            for table in Base.metadata.sorted_tables:
-                for fk in table.foreign_keys:
-                    if fk.column.table is table and fk.parent.nullable and table.name in existing:
-                        await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
-            for name in tables:
-                if name in existing:
-                    await conn.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            existing = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))).scalars())
-            present = [f'"{n}"' for n in tables if n in existing]
-            if present:
-                await conn.execute(text(f"TRUNCATE {', '.join(present)} RESTART IDENTITY CASCADE"))
+    engine = runtime.db.engine.execution_options(zhongcao_writer=True)
+    if runtime.db.is_sqlite:
+        async with runtime.db.engine.connect() as conn:
+            if wait_ms is not None:  # set on a reader (a deferred BEGIN takes no lock), then write
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_ms)}")
+                await conn.commit()
+            await conn.execution_options(zhongcao_writer=True)
+            try:
+                async with conn.begin():
+                    existing = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
+                    # SQLite checks ON DELETE RESTRICT row by row, so a tree (category.parent_id)
+                    # cannot be emptied in one DELETE: unlink its rows first
+                    for table in Base.metadata.sorted_tables:
+                        for fk in table.foreign_keys:
+                            if fk.column.table is table and fk.parent.nullable and table.name in existing:
+                                await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
+                    for name in tables:
+                        if name in existing:
+                            await conn.execute(text(f'DELETE FROM "{name}"'))
+            finally:
+                if wait_ms is not None:
+                    await conn.execution_options(zhongcao_writer=False)
+                    await conn.exec_driver_sql("PRAGMA busy_timeout = 10000")  # as core.db sets it
+                    await conn.commit()
+        return
+    async with engine.begin() as conn:
+        if wait_ms is not None:
+            await conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'"))
+        existing = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))).scalars())
+        present = [n for n in tables if n in existing]
+        if not present:
+            return
+        # TRUNCATE costs per table (~5 ms each): only the tables a test wrote to, found in
+        # one round trip; then every used sequence starts again at 1, as RESTART IDENTITY would
+        probe = " UNION ALL ".join(f"""SELECT '{n}' WHERE EXISTS (SELECT 1 FROM "{n}")""" for n in present)
+        filled = [f'"{n}"' for n in (await conn.execute(text(probe))).scalars()]
+        if filled:
+            await conn.execute(text(f"TRUNCATE {', '.join(filled)} CASCADE"))
+        await conn.execute(text(
+            "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) FROM pg_sequences "
+            "WHERE schemaname = 'public' AND last_value IS NOT NULL"
+        ))
 
 
 @pytest.fixture
@@ -134,11 +160,15 @@ async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins
         yield runtime
     finally:
         await runtime.stop()
-        # a connection a stopped job or relay abandoned mid-statement keeps SQLite's write
-        # lock until it is finalized; collect it before emptying the tables (workaround:
-        # the root cause is connections of the worker thread's own loop, not yet disposed)
-        gc.collect()
-        await empty_tables(runtime)
+        # a connection a stopped job or relay abandoned mid-statement keeps its lock until
+        # it is finalized: if the tables cannot be emptied at once, collect it and retry
+        # (a full gc costs ~0.2 s, so only when needed; the root cause is connections of
+        # the worker thread's own loop, not yet disposed)
+        try:
+            await empty_tables(runtime, wait_ms=500)
+        except Exception:  # noqa: BLE001 - locked: sqlite OperationalError, postgres LockNotAvailable
+            gc.collect()
+            await empty_tables(runtime)
         await runtime.dispose_loop_databases()
 
 

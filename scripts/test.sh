@@ -3,8 +3,9 @@
 #
 # Installs what is missing (Debian packages, .venv, .venv-localstripe), starts a
 # throwaway PostgreSQL, Redis and localstripe (a fake Stripe) on free ports, runs
-# pytest once against SQLite and once against PostgreSQL, then stops the servers
-# and removes their temp dirs.
+# pytest once against SQLite and once against PostgreSQL (side by side, each with its
+# own Redis and localstripe; ZHONGCAO_TEST_SERIAL=1 runs them one after the other),
+# then stops the servers and removes their temp dirs.
 # Exits non-zero if either run fails (pytest's "no tests collected" included).
 set -euo pipefail
 
@@ -35,9 +36,8 @@ PG_TMP=
 REDIS_TMP=
 PYTEST_TMP=
 PG_UP=0
-REDIS_PORT=
 STRIPE_TMP=
-STRIPE_PID=
+STRIPE_PIDS=()
 
 # Postgres refuses to run as root: as root, run its tools as the postgres user.
 as_pg() {
@@ -61,12 +61,12 @@ stop_postgres() {
     PG_UP=0
 }
 
-stop_redis() {
+stop_redis_in() {  # stop_redis_in DIR
     # Only ever signal the pid from our own pidfile: a "shutdown" sent to the
     # port could reach another user's redis if ours never bound it.
-    [[ -n $REDIS_TMP && -f $REDIS_TMP/redis.pid ]] || return 0
+    [[ -f $1/redis.pid ]] || return 0
     local pid i
-    pid=$(cat "$REDIS_TMP/redis.pid" 2>/dev/null || true)
+    pid=$(cat "$1/redis.pid" 2>/dev/null || true)
     [[ $pid =~ ^[0-9]+$ ]] || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 50; i++)); do
@@ -76,17 +76,31 @@ stop_redis() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
-stop_localstripe() {
-    # Only the pid we started ourselves.
-    [[ $STRIPE_PID =~ ^[0-9]+$ ]] || return 0
+stop_redis() {
+    [[ -n $REDIS_TMP && -d $REDIS_TMP ]] || return 0
+    local dir
+    for dir in "$REDIS_TMP"/*/; do
+        stop_redis_in "${dir%/}"
+    done
+}
+
+stop_pid() {  # stop_pid PID: only a process we started ourselves
+    [[ $1 =~ ^[0-9]+$ ]] || return 0
     local i
-    kill -TERM "$STRIPE_PID" 2>/dev/null || { STRIPE_PID=; return 0; }
+    kill -TERM "$1" 2>/dev/null || return 0
     for ((i = 0; i < 50; i++)); do
-        kill -0 "$STRIPE_PID" 2>/dev/null || { STRIPE_PID=; return 0; }
+        kill -0 "$1" 2>/dev/null || return 0
         sleep 0.1
     done
-    kill -KILL "$STRIPE_PID" 2>/dev/null || true
-    STRIPE_PID=
+    kill -KILL "$1" 2>/dev/null || true
+}
+
+stop_localstripe() {
+    local pid
+    for pid in "${STRIPE_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    STRIPE_PIDS=()
 }
 
 # shellcheck disable=SC2317  # invoked from the traps below
@@ -143,35 +157,42 @@ done
 log "postgres $(basename "$(dirname "$PG_BIN")") on 127.0.0.1:$PG_PORT (data in $PG_TMP)"
 
 # ---------------------------------------------------------------- redis
-redis_is_ours() {
+redis_is_ours() {  # redis_is_ours PORT DIR
     # Another user's redis could answer on a port we raced for; check it is ours.
     local dir
-    dir=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --raw config get dir 2>/dev/null | sed -n 2p)
-    [[ -n $dir && $(cd "$dir" 2>/dev/null && pwd -P) == "$(cd "$REDIS_TMP" && pwd -P)" ]]
+    dir=$(redis-cli -h 127.0.0.1 -p "$1" --raw config get dir 2>/dev/null | sed -n 2p)
+    [[ -n $dir && $(cd "$dir" 2>/dev/null && pwd -P) == "$(cd "$2" && pwd -P)" ]]
 }
 
-_redis_ok=0
-for _try in 1 2 3; do
-    REDIS_PORT=$(free_port 1)
-    rm -f "$REDIS_TMP/redis.pid"
-    if redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        --dir "$REDIS_TMP" --daemonize yes --pidfile "$REDIS_TMP/redis.pid" \
-        --logfile "$REDIS_TMP/redis.log" >/dev/null 2>&1; then
-        for ((_i = 0; _i < 100; _i++)); do
-            if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && redis_is_ours; then
-                _redis_ok=1
-                break
-            fi
-            sleep 0.1
-        done
-    fi
-    ((_redis_ok)) && break
-    log "redis did not start on port $REDIS_PORT (attempt $_try):"
-    tail -n 5 "$REDIS_TMP/redis.log" >&2 2>/dev/null || true
-    stop_redis
-done
-((_redis_ok)) || die "could not start redis-server"
-log "redis on 127.0.0.1:$REDIS_PORT"
+start_redis() {  # start_redis NAME: a private redis in $REDIS_TMP/NAME; prints its port
+    local dir=$REDIS_TMP/$1 port ok=0 try i
+    mkdir -p "$dir"
+    for try in 1 2 3; do
+        port=$(free_port 1)
+        rm -f "$dir/redis.pid"
+        if redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+            --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" \
+            --logfile "$dir/redis.log" >/dev/null 2>&1; then
+            for ((i = 0; i < 100; i++)); do
+                if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && redis_is_ours "$port" "$dir"; then
+                    ok=1
+                    break
+                fi
+                sleep 0.1
+            done
+        fi
+        ((ok)) && break
+        log "redis did not start on port $port (attempt $try):"
+        tail -n 5 "$dir/redis.log" >&2 2>/dev/null || true
+        stop_redis_in "$dir"
+    done
+    ((ok)) || die "could not start redis-server"
+    echo "$port"
+}
+
+REDIS_PORT_SQLITE=$(start_redis sqlite)
+REDIS_PORT_PG=$(start_redis postgres)
+log "redis on 127.0.0.1:$REDIS_PORT_SQLITE (sqlite run) and :$REDIS_PORT_PG (postgres run)"
 
 # ---------------------------------------------------------------- localstripe
 # A fake Stripe for tests/core/test_stripe.py and test_webhooks.py. Started through
@@ -204,27 +225,34 @@ except Exception:
 PY
 }
 
-STRIPE_PORT=
-for _try in 1 2 3; do
-    _port=$(free_port 1)
-    "$LOCALSTRIPE_VENV/bin/python" -c "$LOCALSTRIPE_RUN" "$_port" >"$STRIPE_TMP/localstripe.log" 2>&1 &
-    STRIPE_PID=$!
-    for ((_i = 0; _i < 150; _i++)); do
-        kill -0 "$STRIPE_PID" 2>/dev/null || break
-        if localstripe_answers "$_port"; then
-            STRIPE_PORT=$_port
-            break
-        fi
-        sleep 0.1
+start_localstripe() {  # start_localstripe NAME: sets STRIPE_PORT (one per pytest run: webhook config is global)
+    local port try i pid log=$STRIPE_TMP/localstripe-$1.log
+    STRIPE_PORT=
+    for try in 1 2 3; do
+        port=$(free_port 1)
+        "$LOCALSTRIPE_VENV/bin/python" -c "$LOCALSTRIPE_RUN" "$port" >"$log" 2>&1 &
+        pid=$!
+        STRIPE_PIDS+=("$pid")
+        for ((i = 0; i < 150; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            if localstripe_answers "$port"; then
+                STRIPE_PORT=$port
+                return 0
+            fi
+            sleep 0.1
+        done
+        log "localstripe did not start on port $port (attempt $try):"
+        tail -n 5 "$log" >&2 2>/dev/null || true
+        stop_pid "$pid"
     done
-    [[ -n $STRIPE_PORT ]] && break
-    log "localstripe did not start on port $_port (attempt $_try):"
-    tail -n 5 "$STRIPE_TMP/localstripe.log" >&2 2>/dev/null || true
-    stop_localstripe
-done
-[[ -n $STRIPE_PORT ]] || die "could not start localstripe"
-log "localstripe on 127.0.0.1:$STRIPE_PORT (log in $STRIPE_TMP)"
-export ZHONGCAO_TEST_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
+    die "could not start localstripe"
+}
+
+start_localstripe sqlite
+STRIPE_PORT_SQLITE=$STRIPE_PORT
+start_localstripe postgres
+STRIPE_PORT_PG=$STRIPE_PORT
+log "localstripe on 127.0.0.1:$STRIPE_PORT_SQLITE and :$STRIPE_PORT_PG (logs in $STRIPE_TMP)"
 
 # ---------------------------------------------------------------- pytest
 export ZHONGCAO_TEST_CHROMIUM
@@ -238,24 +266,43 @@ run_pytest() {  # run_pytest NAME [VAR=value...] -- [pytest args...]
     shift
     while [[ $1 != -- ]]; do envs+=("$1"); shift; done
     shift
-    printf '\n=== pytest on %s ===\n' "$name"
     local rc=0
-    env "${envs[@]}" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" "$@" || rc=$?
+    env "${envs[@]}" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" --durations=15 "$@" || rc=$?
     return "$rc"
 }
 
-sqlite_rc=0
-run_pytest sqlite \
-    ZHONGCAO_TEST_BACKEND=sqlite \
-    "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" \
-    -- "$@" || sqlite_rc=$?
+SQLITE_ENV=(ZHONGCAO_TEST_BACKEND=sqlite
+    "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT_SQLITE/0"
+    "ZHONGCAO_TEST_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT_SQLITE")
+PG_ENV=(ZHONGCAO_TEST_BACKEND=postgres
+    "ZHONGCAO_TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/zhongcao_test"
+    "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT_PG/0"
+    "ZHONGCAO_TEST_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT_PG")
 
+sqlite_rc=0
 postgres_rc=0
-run_pytest postgres \
-    ZHONGCAO_TEST_BACKEND=postgres \
-    "ZHONGCAO_TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/zhongcao_test" \
-    "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/1" \
-    -- "$@" || postgres_rc=$?
+if [[ ${ZHONGCAO_TEST_SERIAL:-} == 1 ]]; then
+    printf '\n=== pytest on sqlite ===\n'
+    run_pytest sqlite "${SQLITE_ENV[@]}" -- "$@" || sqlite_rc=$?
+    printf '\n=== pytest on postgres ===\n'
+    run_pytest postgres "${PG_ENV[@]}" -- "$@" || postgres_rc=$?
+else
+    # Side by side: much of a run waits on servers, browsers and subprocesses, so two
+    # runs on two cores take far less than twice one. Each writes its own log, printed
+    # whole when both are done.
+    mkdir -p "$PYTEST_TMP"
+    log "pytest on sqlite and postgres side by side (logs: $PYTEST_TMP/*.log)"
+    run_pytest sqlite "${SQLITE_ENV[@]}" -- "$@" >"$PYTEST_TMP/sqlite.log" 2>&1 &
+    sqlite_pid=$!
+    run_pytest postgres "${PG_ENV[@]}" -- "$@" >"$PYTEST_TMP/postgres.log" 2>&1 &
+    postgres_pid=$!
+    wait "$sqlite_pid" || sqlite_rc=$?
+    wait "$postgres_pid" || postgres_rc=$?
+    printf '\n=== pytest on sqlite ===\n'
+    cat "$PYTEST_TMP/sqlite.log"
+    printf '\n=== pytest on postgres ===\n'
+    cat "$PYTEST_TMP/postgres.log"
+fi
 
 describe() {
     case $1 in
