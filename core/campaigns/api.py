@@ -92,8 +92,7 @@ class MyCreatorProfileController(Controller):
         profile = await profiles.profile_of_user(session, actor.user_id)
         if profile is None:
             raise NotFound("you have no creator profile yet; PUT one")
-        if await profiles.refresh_stats(session, runtime, profile):
-            await session.commit()
+        profile = await profiles.refreshed_for_reading(runtime, profile)
         return _mine(runtime, profile, actor)
 
     @put("/", guards=[login_required])

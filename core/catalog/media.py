@@ -1,4 +1,6 @@
-"""Product images: checked by decoding, stored under the media folder with resized copies.
+"""Uploaded images (and videos): checked by decoding, stored under the media folder with
+resized copies. Products use it, and so do plugins (note images, avatars), through
+`store_image`: one way to accept a picture.
 
 An upload must decode as JPEG, PNG or WebP with Pillow (only those decoders are tried,
 so no other format's parser ever sees the bytes), be at most 10 MB and 40 megapixels.
@@ -6,8 +8,10 @@ The stored original is re-encoded in its own format with the EXIF orientation ap
 the metadata (GPS position, camera serial numbers) dropped; the colour profile is kept.
 Resized copies are WebP, 320 and 960 px wide (never wider than the original).
 
-Files live at `<media_dir>/products/<product_id>/<uuid>.<ext>` and
-`<uuid>-<width>.webp`; `media_router(settings)` serves that folder at `/media`.
+Files live at `<media_dir>/<folder>/<uuid>.<ext>` and `<uuid>-<width>.webp` (products:
+folder `products/<product_id>`); `media_router(settings)` serves that folder at `/media`.
+A video is checked by its container signature (MP4/QuickTime `ftyp`, WebM/Matroska)
+and stored as sent (`store_video`).
 """
 
 from __future__ import annotations
@@ -148,6 +152,87 @@ def media_url(path: str) -> str:
     return f"{MEDIA_URL_PREFIX}/{path}"
 
 
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An accepted image, written under the media folder: paths are relative to it."""
+
+    path: str
+    content_type: str
+    width: int
+    height: int
+    sizes: dict[str, dict[str, Any]]  # width name -> {"path", "width", "height"}
+
+    @property
+    def files(self) -> list[str]:
+        return [self.path, *(s["path"] for s in self.sizes.values())]
+
+
+def write_image(media_dir: Path, folder: str, prepared: PreparedImage) -> StoredImage:
+    """Write a prepared image and its resized copies under `folder`, with a fresh random
+    name (never reused, so answers may be cached forever). Synchronous file I/O."""
+    key = uuid.uuid4().hex
+    folder = folder.strip("/")
+    files = {f"{folder}/{key}.{prepared.ext}": prepared.original}
+    sizes: dict[str, Any] = {}
+    for name, (data, w, h) in prepared.sizes.items():
+        rel = f"{folder}/{key}-{name}.webp"
+        files[rel] = data
+        sizes[name] = {"path": rel, "width": w, "height": h}
+    _write_files(media_dir, files)
+    return StoredImage(path=f"{folder}/{key}.{prepared.ext}", content_type=prepared.content_type, width=prepared.width, height=prepared.height, sizes=sizes)
+
+
+async def store_image(media_dir: Path, folder: str, data: bytes) -> StoredImage:
+    """Check an uploaded image by decoding it, resize it to the standard widths and write
+    it under `folder` (off the event loop). Raises PayloadTooLarge (413) or
+    ValidationFailed (422) and writes nothing then. Call it before opening a database
+    transaction; if that transaction fails, `remove_files(media_dir, stored.files)`."""
+    prepared = await asyncio.to_thread(prepare_image, data)
+    return await asyncio.to_thread(write_image, media_dir, folder, prepared)
+
+
+async def remove_files(media_dir: Path, rels: list[str]) -> None:
+    """Remove stored files (relative paths); a missing file is fine."""
+    if rels:
+        await asyncio.to_thread(_remove_files, media_dir, list(rels))
+
+
+# ---------------------------------------------------------------- video
+
+MAX_VIDEO_BYTES = 100 * 1024 * 1024
+# ISO base media (MP4, QuickTime, 3GP): a `ftyp` box first, its major brand says which
+_QUICKTIME_BRANDS = (b"qt  ",)
+
+
+def sniff_video(data: bytes) -> tuple[str, str]:
+    """(file extension, content type) of an MP4, QuickTime or WebM upload, judged by its
+    bytes, not its name. Raises PayloadTooLarge (413) or ValidationFailed (422)."""
+    if len(data) > MAX_VIDEO_BYTES:
+        raise PayloadTooLarge(f"videos may be at most {MAX_VIDEO_BYTES // (1024 * 1024)} MB")
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        box = int.from_bytes(data[0:4], "big")
+        if 8 <= box <= 256 and data[8:12].isascii():
+            return ("mov", "video/quicktime") if data[8:12] in _QUICKTIME_BRANDS else ("mp4", "video/mp4")
+    if data[:4] == b"\x1a\x45\xdf\xa3":  # EBML: WebM / Matroska
+        return "webm", "video/webm"
+    raise ValidationFailed("the video must be an MP4, QuickTime (.mov) or WebM file")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    path: str
+    content_type: str
+    size: int
+
+
+async def store_video(media_dir: Path, folder: str, data: bytes) -> StoredFile:
+    """Check a video by its container signature and write it as sent under `folder`."""
+    ext, content_type = sniff_video(data)
+    rel = f"{folder.strip('/')}/{uuid.uuid4().hex}.{ext}"
+    await asyncio.to_thread(_write_files, media_dir, {rel: data})
+    return StoredFile(path=rel, content_type=content_type, size=len(data))
+
+
 def _media_files(media: ProductMedia) -> list[str]:
     return [media.path, *(s["path"] for s in (media.sizes or {}).values() if isinstance(s, dict) and "path" in s)]
 
@@ -189,30 +274,22 @@ async def add_product_media(
     ).one()
     if count >= MAX_MEDIA_PER_PRODUCT:
         raise ValidationFailed(f"a product has at most {MAX_MEDIA_PER_PRODUCT} images")
-    key = uuid.uuid4().hex
-    folder = f"products/{product.id}"
-    files = {f"{folder}/{key}.{prepared.ext}": prepared.original}
-    sizes: dict[str, Any] = {}
-    for name, (data, w, h) in prepared.sizes.items():
-        rel = f"{folder}/{key}-{name}.webp"
-        files[rel] = data
-        sizes[name] = {"path": rel, "width": w, "height": h}
+    stored = await asyncio.to_thread(write_image, settings.media_dir, f"products/{product.id}", prepared)
     media = ProductMedia(
         product_id=product.id,
-        path=f"{folder}/{key}.{prepared.ext}",
-        content_type=prepared.content_type,
-        width=prepared.width,
-        height=prepared.height,
-        sizes=sizes,
+        path=stored.path,
+        content_type=stored.content_type,
+        width=stored.width,
+        height=stored.height,
+        sizes=dict(stored.sizes),
         alt=alt,
         position=0 if last is None else last + 1,
     )
-    await asyncio.to_thread(_write_files, settings.media_dir, files)
     try:
         session.add(media)
         await session.flush()
     except BaseException:
-        await asyncio.to_thread(_remove_files, settings.media_dir, list(files))
+        await remove_files(settings.media_dir, stored.files)
         raise
     return media
 

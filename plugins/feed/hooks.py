@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core import hookimpl
 from plugins.feed import __version__  # noqa: F401 - read by `zhongcao plugins`
+from plugins.feed import specs as HOOKSPECS  # noqa: F401 - feed_candidates, published for other plugins
 
 HERE = Path(__file__).resolve().parent
 
@@ -13,3 +15,26 @@ HERE = Path(__file__).resolve().parent
 @hookimpl
 def register_migrations() -> tuple[str, Path]:
     return ("feed", HERE / "migrations" / "versions")
+
+
+@hookimpl
+def register_models() -> tuple[type, ...]:
+    from plugins.feed.models import MODELS
+
+    return MODELS
+
+
+@hookimpl
+def register_routes(surface: str) -> list[Any]:
+    if surface != "api":
+        return []
+    from plugins.feed.api import FEED_CONTROLLERS
+
+    return list(FEED_CONTROLLERS)
+
+
+@hookimpl
+def register_cli_commands(cli: Any) -> None:
+    from plugins.feed.cli import feed
+
+    cli.add_command(feed)

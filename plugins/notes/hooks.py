@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core import hookimpl
 from plugins.notes import __version__  # noqa: F401 - read by `zhongcao plugins`
+from plugins.notes import specs as HOOKSPECS  # noqa: F401, N812 - moderate_content, published for other plugins
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.campaigns.attribution import SaleCandidate, SaleContext
+    from core.campaigns.collaborations import ContentInfo
+    from core.campaigns.profiles import CreatorStats
+    from core.events import Event
+    from core.jobs import Job
+    from core.runtime import Runtime
+    from plugins.notes.moderation import ModerationVerdict
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("zhongcao.notes")
+PUBLISH_DUE_JOB = "notes.publish_due"
 
 
 @hookimpl
@@ -20,3 +37,141 @@ def register_models() -> tuple[type, ...]:
     from plugins.notes.models import MODELS
 
     return MODELS
+
+
+# ---------------------------------------------------------------- engagement and people (H-engage)
+# Routes, event types and the impression timer of plugins/notes/engagement.py and
+# profiles.py. Merge your own into these functions (one hookimpl per name per module).
+
+
+@hookimpl
+def register_routes(surface: str) -> list:
+    """JSON API under /api/v1/notes."""
+    if surface != "api":
+        return []
+    from plugins.notes.api import NOTE_CONTROLLERS
+    from plugins.notes.api_engagement import ENGAGEMENT_CONTROLLERS
+
+    return [*NOTE_CONTROLLERS, *ENGAGEMENT_CONTROLLERS]
+
+
+@hookimpl
+def register_event_types() -> dict[str, str]:
+    from plugins.notes.engagement import ENGAGEMENT_EVENT_TYPES
+    from plugins.notes.notes import NOTE_EVENT_TYPES
+    from plugins.notes.profiles import PROFILE_EVENT_TYPES
+
+    return {**NOTE_EVENT_TYPES, **ENGAGEMENT_EVENT_TYPES, **PROFILE_EVENT_TYPES}
+
+
+@hookimpl
+def startup(app, runtime) -> None:  # noqa: ANN001
+    """Flush buffered impressions on a timer while the app runs; enqueue the scheduled-
+    publishing job every `tick_seconds` (like the core's periodic jobs)."""
+    from plugins.notes.engagement import start_impression_timer
+
+    start_impression_timer(runtime)
+    app.state["notes_ticker"] = asyncio.get_running_loop().create_task(_tick(runtime), name="notes-ticker")
+
+
+@hookimpl
+async def shutdown(app, runtime) -> None:  # noqa: ANN001
+    """Write the impressions still buffered."""
+    from plugins.notes.engagement import stop_impression_timer
+
+    ticker = app.state.get("notes_ticker")
+    if ticker is not None:
+        ticker.cancel()
+    await stop_impression_timer(runtime)
+
+
+# ---------------------------------------------------------------- notes (H-notes)
+
+
+async def _tick(runtime: Runtime) -> None:
+    """Every process ticks; the job is idempotent (a conditional UPDATE per note)."""
+    while True:
+        await asyncio.sleep(runtime.settings.tick_seconds)
+        try:
+            runtime.jobs.send(PUBLISH_DUE_JOB)
+        except Exception:  # noqa: BLE001 - a broker hiccup must not end the ticker
+            log.exception("could not enqueue %s", PUBLISH_DUE_JOB)
+
+
+@hookimpl
+def register_jobs() -> list[Job]:
+    from core.jobs import Job
+
+    async def publish_due(runtime: Runtime) -> None:
+        from plugins.notes.notes import publish_due as run
+
+        await run(runtime)
+
+    return [Job(name=PUBLISH_DUE_JOB, fn=publish_due, queue="default", max_retries=3)]
+
+
+@hookimpl
+def register_cli_commands(cli: Any) -> None:
+    from plugins.notes.cli import notes
+
+    cli.add_command(notes)
+
+
+@hookimpl
+def moderate_content(kind: str, text: str, author_user_id: int | None, runtime: Runtime) -> ModerationVerdict:
+    """The default: the keyword lists of ZHONGCAO_NOTES_BLOCKLIST / ZHONGCAO_NOTES_HOLDLIST."""
+    from plugins.notes.moderation import keyword_verdict
+
+    return keyword_verdict(text)
+
+
+@hookimpl
+async def resolve_content(kind: str, ref: str, runtime: Runtime) -> ContentInfo | None:
+    if kind != "note":
+        return None
+    from plugins.notes.notes import content_info
+
+    return await content_info(runtime, ref)
+
+
+@hookimpl
+async def creator_stats(user_id: int, runtime: Runtime) -> CreatorStats | None:
+    from plugins.notes.notes import stats_of
+
+    return await stats_of(runtime, user_id)
+
+
+@hookimpl
+async def attribute_sale(order: SaleContext, runtime: Runtime) -> list[SaleCandidate]:
+    from plugins.notes.notes import sale_candidates
+
+    return await sale_candidates(runtime, order)
+
+
+@hookimpl
+async def handle_event(event: Event, runtime: Runtime) -> None:
+    await handle_note_event(event, runtime)
+
+
+async def handle_note_event(event: Event, runtime: Runtime) -> None:
+    """A collaboration that starts (or takes a note as its content) labels the creator's
+    notes that tag its brand as sponsored. Idempotent: it recomputes the label."""
+    if event.type not in ("collaboration.accepted", "collaboration.content_submitted"):
+        return
+    from plugins.notes.notes import refresh_disclosure, stale_disclosures
+
+    author = int(event.payload["creator_user_id"])
+    brand = event.payload.get("brand_id") if event.type == "collaboration.accepted" else None
+    async with runtime.db.read_session() as session:
+        if not await stale_disclosures(session, author, brand):
+            return  # the usual case: nothing to relabel, no write transaction
+    async with runtime.db.session() as session:
+        await refresh_disclosure(session, author, brand)
+        await session.commit()
+
+
+@hookimpl
+async def seed_demo(session: AsyncSession, runtime: Runtime) -> None:
+    from plugins.notes.demo import seed_notes_demo
+
+    await seed_notes_demo(session, runtime)

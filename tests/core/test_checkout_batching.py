@@ -245,7 +245,8 @@ async def test_a_batch_completes_its_events_and_retries_only_the_failed_one(zc_r
     assert sorted(effects_file.read_text().split()) == sorted([ok, flaky])
     async with zc_runtime.db.read_session() as s:
         receipts = set((await s.execute(select(EventReceipt.event_id, EventReceipt.handler))).all())
-        assert receipts == {(ok, "probe"), (ok, "core"), (flaky, "probe"), (flaky, "core")}
+        # (other plugins' handlers, e.g. notes, keep their own receipts)
+        assert {r for r in receipts if r[1] in ("probe", "core")} == {(ok, "probe"), (ok, "core"), (flaky, "probe"), (flaky, "core")}
         attempts = dict((await s.execute(select(OutboxEvent.event_id, OutboxEvent.attempts))).all())
         assert attempts == {ok: 1, flaky: 2}
 

@@ -105,4 +105,5 @@ async def test_the_demo_has_creators_of_three_tiers(zc_client, zc_runtime):
     items = (await zc_client.get(f"{API}/creators")).json()["items"]
     assert [(c["handle"], c["tier"]) for c in items] == [("jun.tea", "mid"), ("mia.skin", "micro"), ("leo.trails", "koc")]
     mia = await api_token(zc_client, "creator@demo.zhongcao.dev", "zhongcao-demo")
-    assert (await zc_client.get(f"{API}/me/creator-profile", headers=mia)).json()["profile"]["stats_source"] == "self_reported"
+    # with the notes plugin on, her figures come from her notes profile, not her own say-so
+    assert (await zc_client.get(f"{API}/me/creator-profile", headers=mia)).json()["profile"]["stats_source"] == "notes"

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.campaigns import payouts
 from core.campaigns.models import (
@@ -140,6 +140,8 @@ async def earn(
             txns.append(Txn(key=f"commission.approved:{c.id}", kind="commission.approved", currency=world.currency,
                             postings=[Posting(K.CREATOR_PENDING, creator_id, amount), Posting(K.CREATOR_AVAILABLE, creator_id, -amount)]))
         await ledger.post_many(s, txns)
+        # as the commissions service does: the campaign spent it (ledger check verifies)
+        await s.execute(update(Campaign).where(Campaign.id == world.campaign_id, Campaign.currency == world.currency).values(spent_minor=Campaign.spent_minor + amount))
         await s.commit()
         return c.id
 

@@ -1,0 +1,172 @@
+"""The notes demo (the `seed_demo` hook, after the core's): the three demo creators each
+post image notes that tag the demo products, with #topics, a mention and a location;
+Mia's note on the repair cream is labelled sponsored by itself (she collaborates with
+Camellia Skin); and Lin buys that cream from the note, so the purchase is credited to
+Mia and earns her a commission in the demo campaign.
+
+Idempotent: a note is skipped when its author already has one with that title, and the
+purchase once Lin has bought from the note. Images are drawn with Pillow (no network,
+no files shipped) and stored through `core.catalog.media.store_image`, like any upload.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from core.auth.models import User
+from core.auth.permissions import Actor
+from core.db import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+# creator handle -> (the audience the demo creator brings along, their colour)
+DEMO_AUTHORS = {"mia.skin": (48_000, (214, 92, 120)), "leo.trails": (6_200, (62, 128, 98)), "jun.tea": (210_000, (168, 128, 64))}
+SPONSORED_NOTE = "山茶花修护霜两周记录"
+# handle, title, body, [(sku, image_position, x_ppm, y_ppm)], images, location, hours ago
+DEMO_NOTES: list[tuple[str, str, str, list[tuple[str, int | None, int | None, int | None]], int, dict[str, Any] | None, int]] = [
+    ("mia.skin", SPONSORED_NOTE,
+     "敏感肌的夜间修护三步：卸妆油 → 修护霜 → 润唇膏。山茶花修护霜用了两周，脸颊泛红明显少了，质地不闷。\n"
+     "Two weeks with the repair cream: less redness, not heavy.\n#护肤 #敏感肌 #夜间修护",
+     [("CS-CREAM-50", 0, 520_000, 610_000), ("CS-OIL-150", 1, 430_000, 380_000)], 3, {"place_name": "衡山路", "city": "上海", "lat_e6": 31_204_300, "lng_e6": 121_446_500}, 5),
+    ("mia.skin", "通勤包里的小确幸",
+     "每天通勤都会带的蜜桃色润唇膏，淡淡显色。Peach balm in every bag.\n#好物分享 #护肤",
+     [("CS-LIP-PEACH", 0, 500_000, 500_000)], 2, None, 30),
+    ("mia.skin", "卸妆油空瓶记",
+     "第三瓶了，乳化快不糊眼，敏感肌也能放心用。#空瓶记 #护肤",
+     [("CS-OIL-250", None, None, None)], 1, None, 75),
+    ("leo.trails", "莫干山一日轻徒步",
+     "十五公里，竹林和古道。防风外套塞进胸袋只有拳头大，18 升背包刚好。\nA 15 km loop in the bamboo.\n#徒步 #周末去哪儿",
+     [("NT-WJ-BLU-M", 0, 480_000, 420_000), ("NT-DP18-GRA", 1, 500_000, 560_000)], 3, {"place_name": "莫干山", "city": "湖州", "lat_e6": 30_606_000, "lng_e6": 119_870_000}, 10),
+    ("leo.trails", "美利奴袜子真的不臭",
+     "连穿两天也没味道，徒步党必备。Merino socks, two days, no smell.\n#徒步 #好物分享",
+     [("NT-SOCK-M", None, None, None)], 1, None, 50),
+    ("jun.tea", "冷泡乌龙的正确打开方式",
+     "一袋乌龙 + 500ml 冷水，冰箱里放 6 小时。配一人食玻璃壶刚好。@mia.skin 说想学！\n#冷泡茶 #一人食",
+     [("TR-CBO-10", 0, 450_000, 520_000), ("TR-POT-300", 1, 500_000, 480_000)], 2, {"place_name": "翠湖", "city": "昆明", "lat_e6": 25_048_000, "lng_e6": 102_705_000}, 3),
+    ("jun.tea", "茉莉银针 · 下午茶",
+     "七窨茉莉，花香不压茶味，下午三点的一杯。#茶 #好物分享",
+     [("TR-JSN-50", None, None, None)], 2, None, 20),
+]
+DEMO_BUYER = "shopper@demo.zhongcao.dev"
+DEMO_CARD = "5555 5555 5555 4444"  # sandbox (the core demo's shopper card)
+DEMO_ADDRESS = {"name": "林小满", "phone": "+86 138 0000 0000", "line1": "静安区南京西路 1 号", "city": "上海", "region": "SH", "country": "CN"}
+
+
+def note_image(colour: tuple[int, int, int], initial: str, index: int) -> bytes:
+    """A 3:4 picture: a colour wash, a round 'product' and the creator's initial."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = 600, 800
+    shade = index * 18
+    top = tuple(max(0, min(255, c + 40 - shade)) for c in colour)
+    bottom = tuple(max(0, min(255, c - 40 - shade)) for c in colour)
+    img = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(img)
+    for y in range(height):
+        t = y / (height - 1)
+        draw.line([(0, y), (width, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+    r = 150 + 20 * (index % 3)
+    cx, cy = width // 2, height // 2 + 40
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=tuple(min(255, c + 70) for c in colour))
+    try:
+        font: Any = ImageFont.load_default(size=160)
+    except TypeError:  # Pillow without FreeType
+        font = ImageFont.load_default()
+    draw.text((cx, cy), initial, fill=(255, 255, 255), font=font, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user_id=user.id, email=user.email, display_name=user.display_name, locale="zh-CN", roles=frozenset({"creator"}))
+
+
+async def seed_notes_demo(session: AsyncSession, runtime: Runtime) -> None:
+    from core.campaigns.models import CreatorProfile
+    from core.catalog.media import remove_files, store_image
+    from core.catalog.models import Variant
+    from plugins.notes import notes as svc
+    from plugins.notes.models import Note
+    from plugins.notes.profiles import ensure_profile
+
+    authors: dict[str, User] = {}
+    for handle, (audience, _colour) in DEMO_AUTHORS.items():
+        user_id = (await session.execute(select(CreatorProfile.user_id).where(CreatorProfile.handle == handle))).scalar_one_or_none()
+        if user_id is None:
+            continue  # the core demo did not make this creator
+        user = await session.get(User, user_id)
+        assert user is not None
+        authors[handle] = user
+        profile = await ensure_profile(session, user.id)
+        if profile.follower_count == 0 and profile.note_count == 0:
+            # the audience the demo creator brought from elsewhere (their creator card's
+            # figure), so the demo's tiers stay micro / koc / mid; real follows add to it
+            profile.follower_count = audience
+    await session.flush()
+    skus = {sku for *_, tags, _n, _loc, _h in DEMO_NOTES for sku, *_ in tags}
+    variants = dict((await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))).all())
+    now = utcnow()
+    for handle, title, body, tags, image_count, location, hours_ago in DEMO_NOTES:
+        author = authors.get(handle)
+        if author is None or any(sku not in variants for sku, *_ in tags):
+            continue
+        if (await session.execute(select(Note.id).where(Note.author_user_id == author.id, Note.title == title))).first() is not None:
+            continue
+        colour = DEMO_AUTHORS[handle][1]
+        stored = [await store_image(runtime.settings.media_dir, f"notes/{author.id}", note_image(colour, handle[0].upper(), i)) for i in range(image_count)]
+        data = svc.NoteIn(
+            title=title, body=body, publish=True, location=svc.LocationIn(**location) if location else None,
+            tags=[svc.TagIn(variant_id=variants[sku], image_position=pos, x_ppm=x, y_ppm=y) for sku, pos, x, y in tags],
+        )
+        try:
+            await svc.create_note(session, runtime, _actor(author), data, images=stored, now=now - timedelta(hours=hours_ago))
+        except BaseException:
+            await remove_files(runtime.settings.media_dir, [f for s in stored for f in s.files])
+            raise
+    await session.flush()
+    await seed_note_purchase(session, runtime, authors.get("mia.skin"))
+
+
+async def seed_note_purchase(session: AsyncSession, runtime: Runtime, mia: User | None) -> None:
+    """Lin buys the repair cream from Mia's sponsored note: cart from the note, checkout,
+    sandbox payment, attribution (what the `order.paid` handler does, at once). The
+    purchase goes through services with their own transactions, so this commits the
+    seed's work so far (as the core's attribution demo does)."""
+    from core.campaigns.attribution import attribute_order
+    from core.catalog.models import Variant
+    from core.orders import cart as carts
+    from core.orders import checkout as checkouts
+    from core.orders.models import Order
+    from core.payments import service as payments
+    from plugins.notes import notes as svc
+    from plugins.notes.models import Note, NoteTouch
+
+    if mia is None:
+        return
+    lin = (await session.execute(select(User).where(User.email == DEMO_BUYER))).scalar_one_or_none()
+    note_id = (await session.execute(select(Note.id).where(Note.author_user_id == mia.id, Note.title == SPONSORED_NOTE))).scalar_one_or_none()
+    cream = (await session.execute(select(Variant.id).where(Variant.sku == "CS-CREAM-50"))).scalar_one_or_none()
+    if lin is None or note_id is None or cream is None:
+        return
+    if (await session.execute(select(NoteTouch.id).where(NoteTouch.note_id == note_id, NoteTouch.user_id == lin.id).limit(1))).first() is not None:
+        return
+    await session.commit()  # the notes, visible to the purchase's own transactions
+    buyer = Actor(user_id=lin.id, email=lin.email, display_name=lin.display_name, locale="zh-CN", roles=frozenset())
+    async with runtime.db.session() as s:
+        cart = await carts.new_cart(s, user_id=lin.id)
+        await svc.add_to_cart(s, runtime, buyer, note_id, cart_token=cart.token, variant_id=cream, quantity=1, visitor_id=str(uuid.uuid4()))
+        checkout = await checkouts.start_checkout(s, runtime, cart, buyer, email=None, address=DEMO_ADDRESS)
+        await s.commit()
+    await payments.pay(runtime, checkout.token, buyer, payment_method=DEMO_CARD, provider_name="sandbox")
+    async with runtime.db.read_session() as s:
+        order_id = (await s.execute(select(Order.id).where(Order.checkout_id == checkout.id))).scalar_one()
+    await attribute_order(runtime, order_id)

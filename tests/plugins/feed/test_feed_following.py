@@ -1,0 +1,70 @@
+"""The follow feed: newest first from followed authors, keyset cursor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from core.testing import api_token
+from tests.core.test_api_conventions import assert_problem
+from tests.plugins.feed.helpers import feed_settings_for, follow, note, pages
+
+FOLLOWING = "/api/v1/feed/following"
+
+
+async def test_newest_first_from_followed_authors_only(zc_client, zc_runtime, zc_make_user):
+    from core.db import utcnow
+
+    feed_settings_for(zc_runtime)
+    a = await zc_make_user("a@example.com", roles=("creator",))
+    b = await zc_make_user("b@example.com", roles=("creator",))
+    stranger = await zc_make_user("c@example.com", roles=("creator",))
+    viewer = await zc_make_user("viewer@example.com")
+    await follow(zc_runtime, viewer.id, a.id)
+    await follow(zc_runtime, viewer.id, b.id)
+    same_time = utcnow() - timedelta(hours=30)
+    expected = []
+    for i in range(9):
+        expected.append(await note(zc_runtime, (a, b)[i % 2].id, title=f"n{i}", age=timedelta(hours=40 - i * 4)))
+    twins = [await note(zc_runtime, a.id, title="twin", published_at=same_time) for _ in range(3)]  # same instant: ordered by id
+    for status, visibility in (("hidden", "public"), ("deleted", "public"), ("draft", "public"), ("published", "private")):
+        await note(zc_runtime, a.id, title="not shown", status=status, visibility=visibility)
+    await note(zc_runtime, a.id, title="scheduled", age=timedelta(hours=-2))
+    await note(zc_runtime, stranger.id, title="stranger")
+    headers = await api_token(zc_client, "viewer@example.com")
+
+    cards = await pages(zc_client, FOLLOWING, headers, limit=4)
+    got = [c["note_id"] for c in cards]
+    # ages 40, 36, 32 | twins at 30 | 28, 24, ... 8 hours: newest first, twins by id, highest first
+    order = expected[3:][::-1] + twins[::-1] + expected[:3][::-1]
+    assert got == order
+    assert {c["source"] for c in cards} == {"follow"} and {c["author"]["user_id"] for c in cards} == {a.id, b.id}
+
+    # new notes published while scrolling come on top of the next load, never inside the scroll
+    first = (await zc_client.get(FOLLOWING, params={"limit": 4}, headers=headers)).json()
+    await note(zc_runtime, a.id, title="just now", age=timedelta(0))
+    second = (await zc_client.get(FOLLOWING, params={"limit": 4, "cursor": first["next_cursor"]}, headers=headers)).json()
+    assert [c["note_id"] for c in first["items"] + second["items"]] == order[:8]
+
+
+async def test_follow_feed_needs_a_login_and_its_own_cursor(zc_client, zc_runtime, zc_make_user):
+    feed_settings_for(zc_runtime)
+    a = await zc_make_user("a@example.com", roles=("creator",))
+    viewer = await zc_make_user("viewer@example.com")
+    await zc_make_user("other@example.com")
+    await follow(zc_runtime, viewer.id, a.id)
+    for i in range(3):
+        await note(zc_runtime, a.id, title=f"n{i}")
+    assert_problem(await zc_client.get(FOLLOWING), 401)
+    headers = await api_token(zc_client, "viewer@example.com")
+    page = (await zc_client.get(FOLLOWING, params={"limit": 1}, headers=headers)).json()
+    cursor = page["next_cursor"]
+    body, mac = cursor.split(".")
+    assert_problem(await zc_client.get(FOLLOWING, params={"cursor": f"{body[:-2]}xx.{mac}"}, headers=headers), 400)
+    other = await api_token(zc_client, "other@example.com")
+    assert "another viewer" in assert_problem(await zc_client.get(FOLLOWING, params={"cursor": cursor}, headers=other), 400)["detail"]
+    # an explore cursor is not a follow-feed cursor, and the other way round
+    explore_cursor = (await zc_client.get("/api/v1/feed/explore", params={"limit": 1}, headers=headers)).json()["next_cursor"]
+    assert "another feed" in assert_problem(await zc_client.get(FOLLOWING, params={"cursor": explore_cursor}, headers=headers), 400)["detail"]
+    assert "another feed" in assert_problem(await zc_client.get("/api/v1/feed/explore", params={"cursor": cursor}, headers=headers), 400)["detail"]
+    # nobody followed: an empty page, not an error
+    assert (await zc_client.get(FOLLOWING, headers=other)).json() == {"items": [], "next_cursor": None}
