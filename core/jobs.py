@@ -35,6 +35,16 @@ class Job:
     min_backoff_ms: int = 500
     max_backoff_ms: int = 300_000
     time_limit_ms: int = 600_000
+    periodic: bool = False  # enqueued by every process every `tick_seconds` (must be cheap when there is nothing to do)
+
+
+async def _cancel_running_jobs() -> None:
+    """Cancel every other task on this loop and wait until each has unwound (its
+    `async with session` blocks roll back and give their connections back)."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class LoopThread:
@@ -71,6 +81,7 @@ class Jobs:
         self.runtime = runtime
         self.broker = broker
         self.actors: dict[str, dramatiq.Actor] = {}
+        self.periodic: list[str] = []  # names of the jobs the runtime's ticker enqueues
         self._worker: dramatiq.Worker | None = None
         self._loop: LoopThread | None = None
         self._loop_lock = threading.Lock()
@@ -78,6 +89,8 @@ class Jobs:
     def add(self, job: Job) -> dramatiq.Actor:
         if job.name in self.actors:
             raise ValueError(f"job {job.name!r} is registered twice")
+        if job.periodic:
+            self.periodic.append(job.name)
         fn = job.fn
 
         if inspect.iscoroutinefunction(fn):
@@ -138,6 +151,13 @@ class Jobs:
             self._worker = None
         if self._loop is not None:
             loop, self._loop = self._loop, None
+            try:
+                # a job still running after the worker's grace period (a slow handler under
+                # load) would otherwise be frozen mid-transaction when the loop stops: its
+                # connection (and on SQLite the write lock) would never be given back
+                loop.run(_cancel_running_jobs(), timeout=10)
+            except Exception:  # noqa: BLE001
+                log.exception("cancelling the jobs still running failed")
             if self.runtime is not None:
                 try:
                     loop.run(self.runtime.dispose_loop_databases(), timeout=5)

@@ -22,7 +22,6 @@ from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, bu
 from core.settings import Settings
 
 log = logging.getLogger("zhongcao")
-PERIODIC_JOBS = ("core.expire_checkouts", "campaigns.collaboration_deadlines", "campaigns.approve_commissions")
 
 
 class Runtime:
@@ -147,10 +146,11 @@ class Runtime:
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zhongcao-ticker")
 
     async def _tick(self) -> None:
-        """Periodic jobs (expiring checkouts). Every process ticks; the jobs are idempotent."""
+        """Periodic jobs (`Job(periodic=True)`: expiring checkouts, deadlines, plugins'
+        own). Every process ticks; the jobs are idempotent."""
         while True:
             await asyncio.sleep(self.settings.tick_seconds)
-            for name in PERIODIC_JOBS:
+            for name in self.jobs.periodic:
                 try:
                     self.jobs.send(name)
                 except Exception:  # noqa: BLE001

@@ -109,9 +109,9 @@ def register_jobs() -> list[Job]:
         await approve_due(runtime)
 
     return [
-        Job(name="core.expire_checkouts", fn=expire, queue="default", max_retries=3),
-        Job(name="campaigns.approve_commissions", fn=approve_commissions, queue="default", max_retries=3),
-        Job(name="campaigns.collaboration_deadlines", fn=collaboration_deadlines, queue="default", max_retries=3),
+        Job(name="core.expire_checkouts", fn=expire, queue="default", max_retries=3, periodic=True),
+        Job(name="campaigns.approve_commissions", fn=approve_commissions, queue="default", max_retries=3, periodic=True),
+        Job(name="campaigns.collaboration_deadlines", fn=collaboration_deadlines, queue="default", max_retries=3, periodic=True),
     ]
 
 

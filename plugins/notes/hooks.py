@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,12 +65,11 @@ def register_event_types() -> dict[str, str]:
 
 @hookimpl
 def startup(app, runtime) -> None:  # noqa: ANN001
-    """Flush buffered impressions on a timer while the app runs; enqueue the scheduled-
-    publishing job every `tick_seconds` (like the core's periodic jobs)."""
+    """Flush buffered impressions on a timer while the app runs (scheduled publishing is
+    a periodic job: the core's ticker enqueues it)."""
     from plugins.notes.engagement import start_impression_timer
 
     start_impression_timer(runtime)
-    app.state["notes_ticker"] = asyncio.get_running_loop().create_task(_tick(runtime), name="notes-ticker")
 
 
 @hookimpl
@@ -79,23 +77,10 @@ async def shutdown(app, runtime) -> None:  # noqa: ANN001
     """Write the impressions still buffered."""
     from plugins.notes.engagement import stop_impression_timer
 
-    ticker = app.state.get("notes_ticker")
-    if ticker is not None:
-        ticker.cancel()
     await stop_impression_timer(runtime)
 
 
 # ---------------------------------------------------------------- notes (H-notes)
-
-
-async def _tick(runtime: Runtime) -> None:
-    """Every process ticks; the job is idempotent (a conditional UPDATE per note)."""
-    while True:
-        await asyncio.sleep(runtime.settings.tick_seconds)
-        try:
-            runtime.jobs.send(PUBLISH_DUE_JOB)
-        except Exception:  # noqa: BLE001 - a broker hiccup must not end the ticker
-            log.exception("could not enqueue %s", PUBLISH_DUE_JOB)
 
 
 @hookimpl
@@ -107,7 +92,7 @@ def register_jobs() -> list[Job]:
 
         await run(runtime)
 
-    return [Job(name=PUBLISH_DUE_JOB, fn=publish_due, queue="default", max_retries=3)]
+    return [Job(name=PUBLISH_DUE_JOB, fn=publish_due, queue="default", max_retries=3, periodic=True)]
 
 
 @hookimpl

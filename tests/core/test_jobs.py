@@ -107,3 +107,9 @@ async def test_zhongcao_worker_process_runs_jobs_from_redis(zc_settings, zc_runt
             worker.kill()
             out, _ = worker.communicate()
     assert "worker running (RedisBroker" in out
+
+
+def test_periodic_jobs_are_declared_by_their_jobs(zc_runtime):
+    # the runtime's ticker enqueues exactly the jobs registered with periodic=True, plugins' included
+    assert set(zc_runtime.jobs.periodic) >= {"core.expire_checkouts", "campaigns.collaboration_deadlines", "campaigns.approve_commissions", "notes.publish_due"}
+    assert "notes.publish_due" not in set(zc_runtime.jobs.periodic) - set(zc_runtime.jobs.actors)
