@@ -21,8 +21,10 @@ For each backend, on a fresh database (migrated in-process):
    preferences). Written with multi-row INSERTs (SQLAlchemy Core executemany); the
    counters on notes, topics, profiles and boards are computed from the rows written
    and then checked against them with SQL. PostgreSQL gets ANALYZE afterwards (as
-   autovacuum would); SQLite gets nothing (no statistics, as an embedded install has)
-   unless `--sqlite-analyze` is given.
+   autovacuum would); SQLite gets what the `core.planner_statistics` periodic job does
+   in a running install (`core.db.refresh_planner_statistics`: sampled ANALYZE of the
+   tables that grew), or nothing with `--sqlite-no-statistics`, or a full ANALYZE with
+   `--sqlite-analyze`.
 2. **Explore, in process** (the server time): `plugins.feed.explore.explore_page` for
    `--viewers` viewers (10% anonymous, 10% who never engaged, the rest drawn from the
    users who did), one after the other, each scrolling `--pages` pages of 20 cards
@@ -137,7 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--timeout", default="10s", help="wrk per-request timeout (default 10s)")
     p.add_argument("--pg-durable", action="store_true", help="PostgreSQL with fsync/synchronous_commit on")
-    p.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after the fixture (planner statistics; off by default, as an embedded install has none)")
+    p.add_argument("--sqlite-analyze", action="store_true", help="run a full ANALYZE on SQLite after the fixture")
+    p.add_argument("--sqlite-no-statistics", action="store_true", help="leave SQLite without planner statistics (by default the fixture gets what the core.planner_statistics job gives a running install)")
     p.add_argument("--json", metavar="PATH", help="also write conditions and results as JSON")
     p.add_argument("--verbose", "-v", action="store_true", help="print raw wrk output")
     args = p.parse_args(argv)
@@ -485,6 +488,12 @@ async def build_fixture(runtime, args: argparse.Namespace) -> Fixture:  # noqa: 
 
         async with runtime.db.engine.begin() as conn:
             await conn.execute(text("ANALYZE"))
+    elif runtime.db.is_sqlite and not args.sqlite_no_statistics:
+        from core.db import refresh_planner_statistics
+
+        started = time.perf_counter()
+        analyzed = await refresh_planner_statistics(runtime.db)  # what the periodic job does in a running install
+        print(f"  sqlite: planner statistics for {len(analyzed)} tables in {time.perf_counter() - started:.2f} s (core.planner_statistics)", flush=True)
     if not runtime.db.is_sqlite:
         from sqlalchemy import text
 
@@ -1202,7 +1211,7 @@ def main(argv: list[str] | None = None) -> int:
             "viewers": f"{args.viewers} x {args.pages} pages of {PAGE}", "workers": args.workers,
             "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration} --timeout {args.timeout} (warm-up {args.warmup})",
             "http": "off" if args.no_http else f"{args.http_sessions} sessions, then {args.http_concurrency} at once for {args.http_duration:.0f} s",
-            "server": "granian --interface asgi" + (" --loop uvloop" if has_module("uvloop") else ""), "sqlite": "WAL, synchronous=NORMAL, " + ("ANALYZE after the fixture" if args.sqlite_analyze else "no ANALYZE"),
+            "server": "granian --interface asgi" + (" --loop uvloop" if has_module("uvloop") else ""), "sqlite": "WAL, synchronous=NORMAL, " + ("full ANALYZE after the fixture" if args.sqlite_analyze else "no statistics" if args.sqlite_no_statistics else "statistics as core.planner_statistics makes them"),
         }  # fmt: skip
         cond = conditions(settings, pg)
         print_conditions(cond)

@@ -145,3 +145,41 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def refresh_planner_statistics(db: Database, *, min_rows: int = 1000, factor: float = 2.0, limit: int = 0) -> list[str]:
+    """SQLite's planner has no statistics until ANALYZE runs, and without them it can pick
+    an index that reads every row (the feed's topic query: 50 ms instead of 0.15 ms at
+    100k notes). ANALYZE each table that holds `min_rows` and was never analyzed, or has
+    grown or shrunk by `factor` since (measured: 13 tables of 100k notes and 1M
+    interactions in 0.17 s; `limit` > 0 samples instead, as `PRAGMA analysis_limit`, but
+    sampled statistics did not fix the plans here). Row counts are estimated by
+    max(rowid) (cheap; the tables are append-mostly).
+    PostgreSQL's autovacuum keeps its own statistics: nothing to do. Returns the tables
+    analyzed."""
+    if not db.is_sqlite:
+        return []
+    async with db.engine.connect() as conn:  # a reader: a deferred transaction takes no lock
+        names = (await conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version'")).scalars().all()
+        known: dict[str, int] = {}
+        if (await conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is not None:
+            for table, stat in await conn.exec_driver_sql("SELECT tbl, stat FROM sqlite_stat1"):
+                head = str(stat or "0").split(" ", 1)[0]
+                known[table] = max(known.get(table, 0), int(head) if head.isdigit() else 0)
+        stale = []
+        for name in names:
+            rows = (await conn.exec_driver_sql(f'SELECT max(rowid) FROM "{name}"')).scalar() or 0
+            before = known.get(name)
+            if before is None:
+                if rows >= min_rows:
+                    stale.append(name)
+            elif max(rows, before) >= min_rows and (rows > before * factor or rows * factor < before):
+                stale.append(name)
+        await conn.rollback()
+    if stale:
+        async with db.engine.execution_options(zhongcao_writer=True).begin() as conn:
+            await conn.exec_driver_sql(f"PRAGMA analysis_limit = {int(limit)}")  # 0: no limit
+            for name in stale:
+                await conn.exec_driver_sql(f'ANALYZE "{name}"')
+    return stale
+
