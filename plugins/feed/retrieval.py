@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy import and_, bindparam, func, literal, select, union_all
 
 from plugins.feed.cards import CardAuthor, CardImage, FeedCard
 from plugins.feed.models import SessionCard, TopicPick
@@ -110,7 +110,8 @@ async def attach_topics(session: AsyncSession, stats: dict[int, NoteStats]) -> N
     if not missing:
         return
     found: dict[int, list[int]] = {}
-    for note_id, topic_id in (await session.execute(select(NoteTopic.note_id, NoteTopic.topic_id).where(NoteTopic.note_id.in_(missing)))).all():
+    query = select(NoteTopic.note_id, NoteTopic.topic_id).where(NoteTopic.note_id.in_(bindparam("ids", expanding=True)))
+    for note_id, topic_id in (await session.execute(query, {"ids": missing})).all():
         found.setdefault(note_id, []).append(topic_id)
     for note_id, topic_ids in found.items():
         stats[note_id].topic_ids = tuple(sorted(topic_ids))
@@ -122,8 +123,10 @@ async def load_stats(session: AsyncSession, note_ids: Iterable[int], now: dateti
 
     ids = list(set(note_ids))
     stats: dict[int, NoteStats] = {}
-    for i in range(0, len(ids), 500):
-        rows = (await session.execute(select(*_stats_columns()).where(Note.id.in_(ids[i : i + 500]), _visible(), Note.published_at <= now))).all()
+    # one cached statement with an expanding parameter: no per-value coercion and compile
+    query = select(*_stats_columns()).where(Note.id.in_(bindparam("ids", expanding=True)), _visible(), Note.published_at <= bindparam("now"))
+    for i in range(0, len(ids), 900):
+        rows = (await session.execute(query, {"ids": ids[i : i + 900], "now": now})).all()
         stats.update((r[0], _stats(r)) for r in rows)
     await attach_topics(session, stats)
     return stats
