@@ -491,9 +491,9 @@ async def build_fixture(runtime, args: argparse.Namespace) -> Fixture:  # noqa: 
     elif runtime.db.is_sqlite and not args.sqlite_no_statistics:
         from core.db import refresh_planner_statistics
 
-        started = time.perf_counter()
+        stats_started = time.perf_counter()
         analyzed = await refresh_planner_statistics(runtime.db)  # what the periodic job does in a running install
-        print(f"  sqlite: planner statistics for {len(analyzed)} tables in {time.perf_counter() - started:.2f} s (core.planner_statistics)", flush=True)
+        print(f"  sqlite: planner statistics for {len(analyzed)} tables in {time.perf_counter() - stats_started:.2f} s (core.planner_statistics)", flush=True)
     if not runtime.db.is_sqlite:
         from sqlalchemy import text
 
