@@ -130,13 +130,16 @@ class Context:
     top_popularity: float = 0.0  # the popularity of the most popular note now (trend is relative to it)
 
 
-def score(stats: NoteStats, profile: ViewerProfile, now: datetime, s: FeedSettings, ctx: Context = Context()) -> tuple[float, dict[str, float]]:
+def score(
+    stats: NoteStats, profile: ViewerProfile, now: datetime, s: FeedSettings, ctx: Context = Context(), tops: tuple[float, float] | None = None
+) -> tuple[float, dict[str, float]]:
+    """The score and its parts. `tops` (the viewer's strongest topic and author weights)
+    may be given by a caller scoring many notes for one viewer: they are the same for all."""
     prior_rate = s.prior_rate(ctx.prior)
     rate = (engagement(stats, s) + prior_rate * s.prior_impressions) / (stats.impressions + s.prior_impressions)
     quality = rate / (rate + prior_rate)
-    top_topic = max(profile.topic_weights.values(), default=0.0)
+    top_topic, top_author = tops if tops is not None else viewer_tops(profile)
     topic = min(1.0, sum(profile.topic_weights.get(t, 0.0) for t in stats.topic_ids) / top_topic) if top_topic else 0.0
-    top_author = max(profile.author_weights.values(), default=0.0)
     author = min(1.0, profile.author_weights.get(stats.author_id, 0.0) / top_author) if top_author else 0.0
     fresh = 0.5 ** (age_hours(stats, now) / s.fresh_half_life_hours)
     trend = min(1.0, math.log1p(popularity(stats, now, s)) / math.log1p(ctx.top_popularity)) if ctx.top_popularity > 0 else 0.0
@@ -152,14 +155,19 @@ def score(stats: NoteStats, profile: ViewerProfile, now: datetime, s: FeedSettin
     return sum(parts.values()), parts
 
 
+def viewer_tops(profile: ViewerProfile) -> tuple[float, float]:
+    return max(profile.topic_weights.values(), default=0.0), max(profile.author_weights.values(), default=0.0)
+
+
 def rank(candidates: dict[int, str], stats: dict[int, NoteStats], profile: ViewerProfile, now: datetime, s: FeedSettings, ctx: Context = Context()) -> list[Scored]:
     """Score every candidate (note id -> the channel that found it), best first (ties: newer id)."""
     out = []
+    tops = viewer_tops(profile)
     for note_id, source in candidates.items():
         st = stats.get(note_id)
         if st is None:
             continue
-        total, parts = score(st, profile, now, s, ctx)
+        total, parts = score(st, profile, now, s, ctx, tops)
         out.append(Scored(st, source, total, parts))
     out.sort(key=lambda c: (-c.score, -c.stats.note_id))
     return out
@@ -226,6 +234,9 @@ def arrange(
     ranked, fresh, injected = list(ranked), list(fresh), list(injected)
     placed: list[Placed] = []
     taken: set[int] = set()
+    # a note both channels found is placed once: the few in both lists are dropped from
+    # the other list when taken (rebuilding both lists at every slot cost ~5 ms a batch)
+    in_both = {c.stats.note_id for c in ranked} & {c.stats.note_id for c in fresh}
     position = start
     while len(placed) < n and (ranked or fresh or injected):
         if injected and is_injection_slot(position, s.inject_every):
@@ -233,9 +244,6 @@ def arrange(
             item = Placed(source=source, card=card)
         else:
             first, second = (fresh, ranked) if is_exploration_slot(position, s.exploration_share_ppm) else (ranked, fresh)
-            # a note both channels found is placed once
-            first[:] = [c for c in first if c.stats.note_id not in taken]
-            second[:] = [c for c in second if c.stats.note_id not in taken]
             if not first and not second:
                 if not injected:
                     break
@@ -248,6 +256,9 @@ def arrange(
                     queue = first or second
                     chosen, relaxed = queue.pop(0), True
                 taken.add(chosen.stats.note_id)
+                if chosen.stats.note_id in in_both:
+                    for queue in (first, second):
+                        queue[:] = [c for c in queue if c.stats.note_id != chosen.stats.note_id]
                 item = Placed(source=chosen.source, scored=chosen, author_id=chosen.stats.author_id, topic_ids=chosen.stats.topic_ids, relaxed=relaxed)
         placed.append(item)
         history.append(item)
