@@ -65,15 +65,7 @@ stop_redis_in() {  # stop_redis_in DIR
     # Only ever signal the pid from our own pidfile: a "shutdown" sent to the
     # port could reach another user's redis if ours never bound it.
     [[ -f $1/redis.pid ]] || return 0
-    local pid i
-    pid=$(cat "$1/redis.pid" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_pid "$(cat "$1/redis.pid" 2>/dev/null || true)"
 }
 
 stop_redis() {

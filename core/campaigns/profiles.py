@@ -137,7 +137,8 @@ async def plugin_stats(runtime: Runtime, user_id: int) -> tuple[str, CreatorStat
 async def refresh_stats(session: AsyncSession, runtime: Runtime, profile: CreatorProfile) -> bool:
     """Take fresh figures from a plugin if one computes them; True if they changed
     (flushed in the caller's writing transaction)."""
-    if not _apply_stats(profile, await plugin_stats(runtime, profile.user_id)):
+    wanted = _figures_from(profile, await plugin_stats(runtime, profile.user_id))
+    if not _set_figures(profile, wanted):
         return False
     await session.flush()
     return True
@@ -147,46 +148,41 @@ async def refreshed_for_reading(runtime: Runtime, profile: CreatorProfile) -> Cr
     """The profile with fresh figures, for a reading request: only when they changed is
     the profile written, in a short transaction of its own (a reader must not write: on
     SQLite its deferred transaction cannot become a writer once another has committed)."""
-    found = await plugin_stats(runtime, profile.user_id)
-    if not _apply_stats(_Figures.of(profile), found):
+    wanted = _figures_from(profile, await plugin_stats(runtime, profile.user_id))
+    if wanted == _figures(profile):
         return profile
     async with runtime.db.session() as writer:
         fresh = await profile_of_user(writer, profile.user_id)
         if fresh is None:
             return profile
-        if _apply_stats(fresh, found):
+        if _set_figures(fresh, wanted):
             await writer.commit()
         return fresh
 
 
-class _Figures:
-    """A scratch copy of a profile's figures, to ask "would these change?" without
-    touching the session's object."""
-
-    def __init__(self, followers: int, avg_engagement: int, engagement_rate_ppm: int, stats_source: str) -> None:
-        self.followers, self.avg_engagement, self.engagement_rate_ppm, self.stats_source = followers, avg_engagement, engagement_rate_ppm, stats_source
-        self.stats_updated_at = None
-
-    @classmethod
-    def of(cls, profile: CreatorProfile) -> _Figures:
-        return cls(profile.followers, profile.avg_engagement, profile.engagement_rate_ppm, profile.stats_source)
+def _figures(profile: CreatorProfile) -> tuple[int, int, int, str]:
+    return (profile.followers, profile.avg_engagement, profile.engagement_rate_ppm, profile.stats_source)
 
 
-def _apply_stats(profile: Any, found: tuple[str, CreatorStats] | None) -> bool:
-    """Set the plugin's figures (or mark them self-reported when no plugin computes them
-    any more) on `profile`; True if anything changed."""
+def _figures_from(profile: CreatorProfile, found: tuple[str, CreatorStats] | None) -> tuple[int, int, int, str]:
+    """The figures a profile should show: a plugin's, or (no plugin computes them any
+    more) its own, no longer verified: self-reported."""
     if found is None:
-        if profile.stats_source != StatsSource.SELF_REPORTED:
-            profile.stats_source = StatsSource.SELF_REPORTED  # the plugin is gone: what is left is no longer verified
-            return True
-        return False
+        return (*_figures(profile)[:3], StatsSource.SELF_REPORTED)
     source, stats = found
-    new = (_int(stats.followers, "followers"), _int(stats.avg_engagement, "avg_engagement"), _int(stats.engagement_rate_ppm, "engagement_rate_ppm", 2**31 - 1))
-    if (profile.followers, profile.avg_engagement, profile.engagement_rate_ppm, profile.stats_source) == (*new, source):
+    return (
+        _int(stats.followers, "followers"), _int(stats.avg_engagement, "avg_engagement"),
+        _int(stats.engagement_rate_ppm, "engagement_rate_ppm", 2**31 - 1), source,
+    )  # fmt: skip
+
+
+def _set_figures(profile: CreatorProfile, wanted: tuple[int, int, int, str]) -> bool:
+    """True if anything changed."""
+    if wanted == _figures(profile):
         return False
-    profile.followers, profile.avg_engagement, profile.engagement_rate_ppm = new
-    profile.stats_source = source
-    profile.stats_updated_at = utcnow()
+    profile.followers, profile.avg_engagement, profile.engagement_rate_ppm, profile.stats_source = wanted
+    if wanted[3] != StatsSource.SELF_REPORTED:
+        profile.stats_updated_at = utcnow()
     return True
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.models import User
+from core.campaigns import profiles as creator_profiles
 from core.db import dialect_insert, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import record_event
@@ -57,7 +58,7 @@ async def profile_by_handle(session: AsyncSession, handle: str) -> NotesProfile 
 
 # ---------------------------------------------------------------- people: handles, follows, bans
 
-HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.]{2,29}$")  # the creator-handle rule (core.campaigns.profiles)
+HANDLE_RE = creator_profiles.HANDLE_RE  # one rule for handles: a creator's notes handle is their creator handle
 DEFAULT_HANDLE_RE = re.compile(r"^u\d+$")  # `u<id>` belongs to user <id>: ensure_profile falls back on it
 MAX_ID = 2**63 - 1
 MAX_BIO = 500
