@@ -36,6 +36,7 @@ class Job:
     max_backoff_ms: int = 300_000
     time_limit_ms: int = 600_000
     periodic: bool = False  # enqueued by every process every `tick_seconds` (must be cheap when there is nothing to do)
+    every_seconds: float = 0.0  # a periodic job's least interval between two sends by one process (0: every tick)
 
 
 async def _cancel_running_jobs() -> None:
@@ -81,7 +82,7 @@ class Jobs:
         self.runtime = runtime
         self.broker = broker
         self.actors: dict[str, dramatiq.Actor] = {}
-        self.periodic: list[str] = []  # names of the jobs the runtime's ticker enqueues
+        self.periodic: dict[str, float] = {}  # jobs the runtime's ticker enqueues -> least seconds between sends
         self._worker: dramatiq.Worker | None = None
         self._loop: LoopThread | None = None
         self._loop_lock = threading.Lock()
@@ -90,7 +91,7 @@ class Jobs:
         if job.name in self.actors:
             raise ValueError(f"job {job.name!r} is registered twice")
         if job.periodic:
-            self.periodic.append(job.name)
+            self.periodic[job.name] = job.every_seconds
         fn = job.fn
 
         if inspect.iscoroutinefunction(fn):

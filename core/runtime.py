@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +149,10 @@ class Runtime:
     async def _tick(self) -> None:
         """Periodic jobs (`Job(periodic=True)`: expiring checkouts, deadlines, plugins'
         own). Every process ticks; the jobs are idempotent."""
+        last_sent: dict[str, float] = {}
         while True:
             await asyncio.sleep(self.settings.tick_seconds)
-            for name in self.jobs.periodic:
+            for name in due_periodic_jobs(self.jobs.periodic, last_sent, time.monotonic()):
                 try:
                     self.jobs.send(name)
                 except Exception:  # noqa: BLE001
@@ -174,6 +176,18 @@ class Runtime:
     @property
     def token_secret(self) -> str:
         return hashlib.sha256(f"jwt:{self.settings.signing_key}".encode()).hexdigest()
+
+
+def due_periodic_jobs(periodic: dict[str, float], last_sent: dict[str, float], now: float) -> list[str]:
+    """The periodic jobs to send at this tick: every one with no interval, the others once
+    their `every_seconds` have passed since this process last sent them (recorded)."""
+    due = []
+    for name, every in periodic.items():
+        if every and now - last_sent.get(name, -every) < every:
+            continue
+        last_sent[name] = now
+        due.append(name)
+    return due
 
 
 def _forget_events(session: Session) -> None:

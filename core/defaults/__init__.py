@@ -109,27 +109,16 @@ def register_jobs() -> list[Job]:
         await approve_due(runtime)
 
     async def planner_statistics(runtime: Runtime) -> None:
-        import time
-
         from core.db import refresh_planner_statistics
 
-        # enqueued every tick by every process; looked at once per STATISTICS_EVERY_S here
-        now = time.monotonic()
-        if now - _LAST_STATISTICS.get(id(runtime), -STATISTICS_EVERY_S) < STATISTICS_EVERY_S:
-            return
-        _LAST_STATISTICS[id(runtime)] = now
         await refresh_planner_statistics(runtime.db)
 
     return [
-        Job(name="core.planner_statistics", fn=planner_statistics, queue="default", max_retries=1, periodic=True),
+        Job(name="core.planner_statistics", fn=planner_statistics, queue="default", max_retries=1, periodic=True, every_seconds=300.0),
         Job(name="core.expire_checkouts", fn=expire, queue="default", max_retries=3, periodic=True),
         Job(name="campaigns.approve_commissions", fn=approve_commissions, queue="default", max_retries=3, periodic=True),
         Job(name="campaigns.collaboration_deadlines", fn=collaboration_deadlines, queue="default", max_retries=3, periodic=True),
     ]
-
-
-STATISTICS_EVERY_S = 300.0
-_LAST_STATISTICS: dict[int, float] = {}
 
 
 @hookimpl

@@ -113,3 +113,13 @@ def test_periodic_jobs_are_declared_by_their_jobs(zc_runtime):
     # the runtime's ticker enqueues exactly the jobs registered with periodic=True, plugins' included
     assert set(zc_runtime.jobs.periodic) >= {"core.expire_checkouts", "campaigns.collaboration_deadlines", "campaigns.approve_commissions", "notes.publish_due"}
     assert "notes.publish_due" not in set(zc_runtime.jobs.periodic) - set(zc_runtime.jobs.actors)
+
+
+def test_a_periodic_job_with_an_interval_is_sent_once_per_interval():
+    from core.runtime import due_periodic_jobs
+
+    periodic, sent = {"core.every_tick": 0.0, "core.slow": 300.0}, {}
+    assert due_periodic_jobs(periodic, sent, 1_000.0) == ["core.every_tick", "core.slow"]  # the first tick sends both
+    assert due_periodic_jobs(periodic, sent, 1_030.0) == ["core.every_tick"]
+    assert due_periodic_jobs(periodic, sent, 1_299.9) == ["core.every_tick"]
+    assert due_periodic_jobs(periodic, sent, 1_300.0) == ["core.every_tick", "core.slow"]
