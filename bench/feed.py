@@ -661,7 +661,7 @@ class PhaseTimer:
     """Inclusive and exclusive wall time per feed function, and the SQL run inside each."""
 
     TARGETS = (
-        ("plugins.feed.explore", ("explore_page", "start_session", "refill", "rank_batch", "load_profile", "load_stats", "note_cards", "_history",
+        ("plugins.feed.explore", ("explore_page", "open_session", "refill", "rank_batch", "load_profile", "load_stats", "note_cards", "_history",
                                   "injected_cards", "_log_impressions", "rank", "arrange", "exploration_pool")),
         ("plugins.feed.retrieval", ("popular_now",)),
     )  # fmt: skip

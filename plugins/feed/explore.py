@@ -42,6 +42,7 @@ from plugins.feed.retrieval import (
     load_stats,
     note_cards,
     notes_enabled,
+    stats_cache,
 )
 from plugins.feed.settings import FeedSettings, feed_settings
 
@@ -92,7 +93,7 @@ async def rank_batch(
 ) -> Batch:
     s = feed_settings(runtime)
     profile = await load_profile(session, viewer_id, s, now)
-    channels = Channels(session, runtime, s, now, viewer_id, session_id)
+    channels = Channels(session, runtime, s, now, viewer_id, session_id if start else None)  # nothing to exclude yet at 0
     profile.closeness = await channels.nearby(lat_e6, lng_e6)
     found: dict[str, list[int]] = {
         "follow": await channels.follow(profile),
@@ -108,7 +109,7 @@ async def rank_batch(
         for note_id in found.get(source, ()):
             if note_id not in profile.engaged_notes:
                 candidates.setdefault(note_id, source)
-    stats = await load_stats(session, [*candidates, *fresh_ids], now)
+    stats = await load_stats(session, [*candidates, *fresh_ids], now, stats_cache(runtime, s))
     ranked = rank(candidates, stats, profile, now, s, ctx)
     fresh = [st for i in fresh_ids if (st := stats.get(i)) is not None and i not in profile.engaged_notes]
     pool = exploration_pool(fresh, seed + batch)
@@ -129,7 +130,7 @@ async def injected_cards(
     limit = max(1, n // s.inject_every + 1)
     out: list[tuple[str, FeedCard]] = []
     seen: set[tuple[str, str]] = set()
-    if position.session_id:
+    if position.session_id and position.position:
         rows = (await session.execute(select(SessionCard.kind, SessionCard.ref).where(SessionCard.session_id == position.session_id, SessionCard.kind != "note"))).all()
         seen = {(r.kind, r.ref) for r in rows}
     for plugin, cards in await runtime.pm.acall_each("feed_candidates", viewer=viewer, cursor=position, limit=limit, runtime=runtime):
@@ -149,19 +150,33 @@ async def injected_cards(
 # ---------------------------------------------------------------- sessions
 
 
-async def _history(session: AsyncSession, session_id: int, size: int, s: FeedSettings, now: datetime) -> list[Placed]:
+async def _history(session: AsyncSession, runtime: Runtime, session_id: int, size: int, s: FeedSettings, now: datetime) -> list[Placed]:
     """The session's last cards, for the diversity rule across batches."""
+    if size == 0:
+        return []
     rows = (
         await session.execute(
             select(SessionCard.note_id, SessionCard.source).where(SessionCard.session_id == session_id, SessionCard.position >= size - s.max_run).order_by(SessionCard.position)
         )
     ).all()
-    stats = await load_stats(session, [r.note_id for r in rows if r.note_id is not None], now)
+    stats = await load_stats(session, [r.note_id for r in rows if r.note_id is not None], now, stats_cache(runtime, s))
     out = []
     for r in rows:
         st = stats.get(r.note_id) if r.note_id is not None else None
         out.append(Placed(source=r.source, author_id=st.author_id if st else None, topic_ids=st.topic_ids if st else ()))
     return out
+
+
+def _card_rows(session_id: int, start: int, placed: list[Placed]) -> list[dict[str, Any]]:
+    rows = []
+    for i, p in enumerate(placed):
+        if p.scored is not None:
+            note_id = p.scored.stats.note_id
+            rows.append({"session_id": session_id, "position": start + i, "kind": "note", "ref": str(note_id), "note_id": note_id, "source": p.source, "card": None})
+        else:
+            card = p.card
+            rows.append({"session_id": session_id, "position": start + i, "kind": card.kind, "ref": card.ref, "note_id": None, "source": p.source[:20], "card": _card_json(card)})
+    return rows
 
 
 async def refill(runtime: Runtime, session_id: int, *, needed_size: int) -> None:
@@ -175,7 +190,7 @@ async def refill(runtime: Runtime, session_id: int, *, needed_size: int) -> None
         if fs is None or fs.exhausted or fs.size >= needed_size or fs.size >= s.session_max_cards:
             return
         size, batches = fs.size, fs.batches
-        history = await _history(read, session_id, size, s, now)
+        history = await _history(read, runtime, session_id, size, s, now)
         n = min(s.batch_size, s.session_max_cards - size)
         result = await rank_batch(
             read, runtime, viewer_id=fs.user_id, session_id=session_id, start=size, batch=batches, n=n, seed=fs.seed,
@@ -188,13 +203,7 @@ async def refill(runtime: Runtime, session_id: int, *, needed_size: int) -> None
         fs = (await write.execute(query)).scalar_one_or_none()
         if fs is None or fs.size != size:
             return  # another request appended this batch
-        rows = []
-        for i, p in enumerate(result.placed):
-            if p.scored is not None:
-                rows.append({"session_id": session_id, "position": size + i, "kind": "note", "ref": str(p.scored.stats.note_id), "note_id": p.scored.stats.note_id, "source": p.source, "card": None})
-            else:
-                card = p.card
-                rows.append({"session_id": session_id, "position": size + i, "kind": card.kind, "ref": card.ref, "note_id": None, "source": p.source[:20], "card": _card_json(card)})
+        rows = _card_rows(session_id, size, result.placed)
         if rows:
             await write.execute(SessionCard.__table__.insert(), rows)
         await write.execute(
@@ -212,24 +221,69 @@ def _card_json(card: FeedCard) -> dict[str, Any]:
 def _card_from_json(data: dict[str, Any], source: str) -> FeedCard:
     import msgspec
 
-    card = msgspec.convert(data, FeedCard)
+    return _with_source(msgspec.convert(data, FeedCard), source)
+
+
+async def open_session(runtime: Runtime, viewer_id: int | None, lat_e6: int | None, lng_e6: int | None, *, head: int) -> tuple[int, list[FeedCard], int]:
+    """A new session with its first batch ranked. Returns the session id, the first
+    cards (up to `head`, those still readable) and the position after them, read from
+    the batch just ranked rather than back from the database."""
+    s = feed_settings(runtime)
+    now = utcnow()
+    seed = secrets.randbits(31)
+    async with runtime.db.session() as write:
+        fs = FeedSession(user_id=viewer_id, seed=seed, lat_e6=lat_e6, lng_e6=lng_e6, size=0, batches=0, exhausted=False, created_at=now, refilled_at=now)
+        write.add(fs)
+        await write.commit()
+        session_id = fs.id
+    n = min(s.batch_size, s.session_max_cards)
+    async with runtime.db.read_session() as read:
+        result = await rank_batch(
+            read, runtime, viewer_id=viewer_id, session_id=session_id, start=0, batch=0, n=n, seed=seed, lat_e6=lat_e6, lng_e6=lng_e6, history=[], now=now
+        )
+        first = result.placed[: head + head // 4]  # a few spare, should some be unreadable by now
+        notes = await note_cards(read, [p.scored.stats.note_id for p in first if p.scored is not None])
+    async with runtime.db.session() as write:
+        if result.placed:
+            await write.execute(SessionCard.__table__.insert(), _card_rows(session_id, 0, result.placed))
+        await write.execute(update(FeedSession).where(FeedSession.id == session_id).values(size=len(result.placed), batches=1, exhausted=not result.placed))
+        await write.commit()
+    items: list[FeedCard] = []
+    position = 0
+    for p in first:
+        if len(items) >= head:
+            break
+        position += 1
+        if p.scored is not None:
+            card = notes.get(p.scored.stats.note_id)
+            if card is not None:
+                items.append(_with_source(card, p.source))
+        else:
+            items.append(_with_source(p.card, p.source))
+    return session_id, items, position
+
+
+def _with_source(card: FeedCard, source: str) -> FeedCard:
+    import msgspec
+
     return msgspec.structs.replace(card, source=source)
 
 
-async def start_session(runtime: Runtime, viewer_id: int | None, lat_e6: int | None, lng_e6: int | None) -> int:
+async def expire_sessions(runtime: Runtime) -> int:
+    """Delete sessions past `session_ttl_hours` with their cards (a periodic job), in
+    slices so no transaction grows large. Returns how many went."""
     s = feed_settings(runtime)
-    now = utcnow()
-    async with runtime.db.session() as write:
-        # keep the table small: sessions past their time go when new ones start
-        expired = select(FeedSession.id).where(FeedSession.created_at < now - timedelta(hours=s.session_ttl_hours)).limit(200)
-        old = list((await write.execute(expired)).scalars())
-        if old:
+    cutoff = utcnow() - timedelta(hours=s.session_ttl_hours)
+    gone = 0
+    while True:
+        async with runtime.db.session() as write:
+            old = list((await write.execute(select(FeedSession.id).where(FeedSession.created_at < cutoff).limit(200))).scalars())
+            if not old:
+                return gone
             await write.execute(SessionCard.__table__.delete().where(SessionCard.session_id.in_(old)))
             await write.execute(FeedSession.__table__.delete().where(FeedSession.id.in_(old)))
-        fs = FeedSession(user_id=viewer_id, seed=secrets.randbits(31), lat_e6=lat_e6, lng_e6=lng_e6, size=0, batches=0, exhausted=False, created_at=now, refilled_at=now)
-        write.add(fs)
-        await write.commit()
-        return fs.id
+            await write.commit()
+            gone += len(old)
 
 
 async def explore_page(
@@ -240,6 +294,7 @@ async def explore_page(
         raise ValidationFailed(f"limit must lie within 1..{s.page_max}")
     if not notes_enabled(runtime):
         return FeedPage(items=[], next_cursor=None)
+    items: list[FeedCard] = []
     if cursor:
         payload = cursors.verify(runtime, cursor, kind=CURSOR_KIND, viewer_id=viewer_id)
         session_id, position = int(payload["s"]), int(payload["p"])
@@ -249,10 +304,11 @@ async def explore_page(
             raise cursors.CursorExpired("this feed session has expired: load the feed again without a cursor")
     else:
         lat_e6, lng_e6 = location_e6(lat, lng)
-        session_id, position = await start_session(runtime, viewer_id, lat_e6, lng_e6), 0
-    items: list[FeedCard] = []
+        session_id, items, position = await open_session(runtime, viewer_id, lat_e6, lng_e6, head=limit)
     end = False
     for _ in range(10):  # each round reads placed cards, or ranks one more batch
+        if len(items) >= limit:
+            break
         async with runtime.db.read_session() as read:
             fs = await read.get(FeedSession, session_id)
             assert fs is not None
@@ -268,7 +324,7 @@ async def explore_page(
             if r.note_id is not None:
                 card = notes.get(r.note_id)
                 if card is not None:
-                    items.append(FeedCard(**{**_fields(card), "source": r.source}))
+                    items.append(_with_source(card, r.source))
             elif r.card:
                 items.append(_card_from_json(r.card, r.source))
         if len(items) >= limit:
@@ -282,10 +338,6 @@ async def explore_page(
     await _log_impressions(runtime, viewer_id, [c.note_id for c in items if c.note_id is not None])
     next_cursor = None if end else cursors.sign(runtime, {"k": CURSOR_KIND, "u": viewer_id or 0, "s": session_id, "p": position})
     return FeedPage(items=items, next_cursor=next_cursor)
-
-
-def _fields(card: FeedCard) -> dict[str, Any]:
-    return {f: getattr(card, f) for f in card.__struct_fields__}
 
 
 async def _log_impressions(runtime: Runtime, viewer_id: int | None, note_ids: list[int]) -> None:

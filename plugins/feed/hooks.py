@@ -38,3 +38,15 @@ def register_cli_commands(cli: Any) -> None:
     from plugins.feed.cli import feed
 
     cli.add_command(feed)
+
+
+@hookimpl
+def register_jobs() -> list[Any]:
+    from core.jobs import Job
+
+    async def expire_sessions(runtime: Any) -> None:
+        from plugins.feed.explore import expire_sessions as run
+
+        await run(runtime)
+
+    return [Job(name="feed.expire_sessions", fn=expire_sessions, queue="default", max_retries=3, periodic=True, every_seconds=600.0)]

@@ -136,13 +136,21 @@ def score(
     """The score and its parts. `tops` (the viewer's strongest topic and author weights)
     may be given by a caller scoring many notes for one viewer: they are the same for all."""
     prior_rate = s.prior_rate(ctx.prior)
-    rate = (engagement(stats, s) + prior_rate * s.prior_impressions) / (stats.impressions + s.prior_impressions)
+    engaged = engagement(stats, s)
+    rate = (engaged + prior_rate * s.prior_impressions) / (stats.impressions + s.prior_impressions)
     quality = rate / (rate + prior_rate)
     top_topic, top_author = tops if tops is not None else viewer_tops(profile)
-    topic = min(1.0, sum(profile.topic_weights.get(t, 0.0) for t in stats.topic_ids) / top_topic) if top_topic else 0.0
+    topic = 0.0
+    if top_topic:
+        weights = profile.topic_weights
+        for t in stats.topic_ids:
+            topic += weights.get(t, 0.0)
+        topic = min(1.0, topic / top_topic)
     author = min(1.0, profile.author_weights.get(stats.author_id, 0.0) / top_author) if top_author else 0.0
-    fresh = 0.5 ** (age_hours(stats, now) / s.fresh_half_life_hours)
-    trend = min(1.0, math.log1p(popularity(stats, now, s)) / math.log1p(ctx.top_popularity)) if ctx.top_popularity > 0 else 0.0
+    age = age_hours(stats, now)
+    fresh = 0.5 ** (age / s.fresh_half_life_hours)
+    # popularity(stats, now, s), with the engagement and age already at hand
+    trend = min(1.0, math.log1p(engaged / (age + 2.0) ** s.popular_gravity) / math.log1p(ctx.top_popularity)) if ctx.top_popularity > 0 else 0.0
     parts = {
         "quality": s.weight_quality * quality,
         "trend": s.weight_trend * trend,
@@ -210,10 +218,26 @@ def _breaks_run(author_id: int, topic_ids: tuple[int, ...], history: list[Placed
     return bool(shared)
 
 
-def _take(queue: list[Scored], history: list[Placed], max_run: int, window: int = 60) -> Scored | None:
-    for i, cand in enumerate(queue[:window]):
+def _take(queue: list[Scored], history: list[Placed], max_run: int, taken: set[int], window: int = 60) -> Scored | None:
+    """The best candidate that keeps the diversity rule (within `window`), skipping and
+    dropping notes already placed from the other queue."""
+    i = 0
+    while i < len(queue) and i < window:
+        cand = queue[i]
+        if cand.stats.note_id in taken:
+            del queue[i]
+            continue
         if not _breaks_run(cand.stats.author_id, cand.stats.topic_ids, history, max_run):
             return queue.pop(i)
+        i += 1
+    return None
+
+
+def _pop_untaken(queue: list[Scored], taken: set[int]) -> Scored | None:
+    while queue:
+        cand = queue.pop(0)
+        if cand.stats.note_id not in taken:
+            return cand
     return None
 
 
@@ -233,10 +257,8 @@ def arrange(
     (its tail matters for the rule) and is extended in place."""
     ranked, fresh, injected = list(ranked), list(fresh), list(injected)
     placed: list[Placed] = []
+    # a note both channels found is placed once: the other queue skips it when it comes up
     taken: set[int] = set()
-    # a note both channels found is placed once: the few in both lists are dropped from
-    # the other list when taken (rebuilding both lists at every slot cost ~5 ms a batch)
-    in_both = {c.stats.note_id for c in ranked} & {c.stats.note_id for c in fresh}
     position = start
     while len(placed) < n and (ranked or fresh or injected):
         if injected and is_injection_slot(position, s.inject_every):
@@ -244,21 +266,18 @@ def arrange(
             item = Placed(source=source, card=card)
         else:
             first, second = (fresh, ranked) if is_exploration_slot(position, s.exploration_share_ppm) else (ranked, fresh)
-            if not first and not second:
+            relaxed = False
+            chosen = _take(first, history, s.max_run, taken) or _take(second, history, s.max_run, taken)
+            if chosen is None:  # every remaining card would break the rule (or none is left): keep the feed going
+                chosen = _pop_untaken(first, taken) or _pop_untaken(second, taken)
+                relaxed = chosen is not None
+            if chosen is None:
                 if not injected:
                     break
                 source, card = injected.pop(0)
                 item = Placed(source=source, card=card)
             else:
-                relaxed = False
-                chosen = _take(first, history, s.max_run) or _take(second, history, s.max_run)
-                if chosen is None:  # every remaining card would break the rule: keep the feed going
-                    queue = first or second
-                    chosen, relaxed = queue.pop(0), True
                 taken.add(chosen.stats.note_id)
-                if chosen.stats.note_id in in_both:
-                    for queue in (first, second):
-                        queue[:] = [c for c in queue if c.stats.note_id != chosen.stats.note_id]
                 item = Placed(source=chosen.source, scored=chosen, author_id=chosen.stats.author_id, topic_ids=chosen.stats.topic_ids, relaxed=relaxed)
         placed.append(item)
         history.append(item)

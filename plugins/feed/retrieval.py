@@ -76,13 +76,24 @@ async def load_profile(session: AsyncSession, user_id: int | None, settings: Fee
             .limit(settings.affinity_events)
         )
     ).all()
-    topics: dict[int, list[int]] = {}
+    # the engaged notes' topics, the follows and the picks in one statement
+    parts = [
+        select(literal("follow").label("kind"), Follow.followee_user_id.label("a"), literal(0).label("b")).where(Follow.follower_user_id == user_id),
+        select(literal("pick"), TopicPick.topic_id, literal(0)).where(TopicPick.user_id == user_id),
+    ]
     note_ids = {r.note_id for r in rows}
     if note_ids:
-        for note_id, topic_id in (await session.execute(select(NoteTopic.note_id, NoteTopic.topic_id).where(NoteTopic.note_id.in_(note_ids)))).all():
-            topics.setdefault(note_id, []).append(topic_id)
-    follows = (await session.execute(select(Follow.followee_user_id).where(Follow.follower_user_id == user_id))).scalars().all()
-    picks = (await session.execute(select(TopicPick.topic_id).where(TopicPick.user_id == user_id))).scalars().all()
+        parts.append(select(literal("topic"), NoteTopic.note_id, NoteTopic.topic_id).where(NoteTopic.note_id.in_(note_ids)))
+    topics: dict[int, list[int]] = {}
+    follows: list[int] = []
+    picks: list[int] = []
+    for kind, a, b in (await session.execute(union_all(*parts))).all():
+        if kind == "topic":
+            topics.setdefault(a, []).append(b)
+        elif kind == "follow":
+            follows.append(a)
+        else:
+            picks.append(a)
     return build_profile(
         user_id, ((r.kind, r.note_id, r.author_user_id, topics.get(r.note_id, ())) for r in rows), follows, picks, settings
     )
@@ -117,18 +128,85 @@ async def attach_topics(session: AsyncSession, stats: dict[int, NoteStats]) -> N
         stats[note_id].topic_ids = tuple(sorted(topic_ids))
 
 
-async def load_stats(session: AsyncSession, note_ids: Iterable[int], now: datetime) -> dict[int, NoteStats]:
-    """Statistics of the notes among `note_ids` that are still readable by anyone."""
+class StatsCache:
+    """Ranking statistics of recently ranked notes, kept in process for `seconds`.
+
+    Reading ~900 candidates' rows (and their topics) was most of the cost of ranking a
+    batch, and they are the same for every viewer. Counters a few seconds old rank as
+    well as fresh ones; what is served is checked again when the page is read (a note
+    deleted or hidden meanwhile is left out), so nothing wrong is ever shown.
+    """
+
+    def __init__(self, seconds: float, max_notes: int) -> None:
+        self.seconds, self.max_notes = seconds, max_notes
+        self._entries: dict[int, tuple[float, NoteStats]] = {}  # oldest first
+        self.hits = self.misses = 0
+
+    def take(self, note_ids: Iterable[int], now: datetime) -> tuple[dict[int, NoteStats], list[int]]:
+        """The cached statistics among `note_ids` (published by `now`), and the ids to read."""
+        found: dict[int, NoteStats] = {}
+        missing: list[int] = []
+        clock = time.monotonic()
+        entries = self._entries
+        for note_id in note_ids:
+            entry = entries.get(note_id)
+            if entry is not None and entry[0] > clock:
+                if entry[1].published_at <= now:
+                    found[note_id] = entry[1]
+            else:
+                missing.append(note_id)
+        self.hits += len(found)
+        self.misses += len(missing)
+        return found, missing
+
+    def keep(self, stats: Iterable[NoteStats]) -> None:
+        until = time.monotonic() + self.seconds
+        entries = self._entries
+        for st in stats:
+            entries.pop(st.note_id, None)  # re-inserted at the young end
+            entries[st.note_id] = (until, st)
+        while len(entries) > self.max_notes:
+            del entries[next(iter(entries))]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_stats_caches: weakref.WeakKeyDictionary[object, StatsCache] = weakref.WeakKeyDictionary()
+
+
+def stats_cache(runtime: Runtime, s: FeedSettings) -> StatsCache | None:
+    """The runtime's statistics cache, None when `stats_cache_seconds` is 0."""
+    if s.stats_cache_seconds <= 0 or s.stats_cache_notes <= 0:
+        return None
+    cache = _stats_caches.get(runtime)
+    if cache is None or (cache.seconds, cache.max_notes) != (s.stats_cache_seconds, s.stats_cache_notes):
+        cache = _stats_caches[runtime] = StatsCache(s.stats_cache_seconds, s.stats_cache_notes)
+    return cache
+
+
+async def load_stats(session: AsyncSession, note_ids: Iterable[int], now: datetime, cache: StatsCache | None = None) -> dict[int, NoteStats]:
+    """Statistics of the notes among `note_ids` that are still readable by anyone (those
+    in `cache` as of when they were read)."""
     from plugins.notes.models import Note
 
-    ids = list(set(note_ids))
     stats: dict[int, NoteStats] = {}
+    if cache is not None:
+        stats, ids = cache.take(set(note_ids), now)
+    else:
+        ids = list(set(note_ids))
+    if not ids:
+        return stats
+    fetched: dict[int, NoteStats] = {}
     # one cached statement with an expanding parameter: no per-value coercion and compile
     query = select(*_stats_columns()).where(Note.id.in_(bindparam("ids", expanding=True)), _visible(), Note.published_at <= bindparam("now"))
     for i in range(0, len(ids), 900):
         rows = (await session.execute(query, {"ids": ids[i : i + 900], "now": now})).all()
-        stats.update((r[0], _stats(r)) for r in rows)
-    await attach_topics(session, stats)
+        fetched.update((r[0], _stats(r)) for r in rows)
+    await attach_topics(session, fetched)
+    if cache is not None:
+        cache.keep(fetched.values())
+    stats.update(fetched)
     return stats
 
 
@@ -172,15 +250,18 @@ class Channels:
         topics = profile.top_topics(self.s.max_topics)
         if not topics:
             return []
-        # one query per topic, newest (highest id) first: each walks the (topic_id, note_id)
-        # index backwards and stops at its limit, where one query over all topics would
-        # gather and sort every note of them
+        # per topic, newest (highest id) first: each part walks the (topic_id, note_id)
+        # index backwards and stops at its limit (one condition over all topics would
+        # gather and sort every note of them); the parts go to the database as one statement
         per_topic = max(20, self.s.per_source // len(topics))
-        found: dict[int, None] = {}
-        for topic_id in topics:
-            query = select(NoteTopic.note_id).join(Note, Note.id == NoteTopic.note_id).where(NoteTopic.topic_id == topic_id)
-            for note_id in await self._ids(self._eligible(query).order_by(NoteTopic.note_id.desc()).limit(per_topic)):
-                found.setdefault(note_id)
+        parts = []
+        for order, topic_id in enumerate(topics):
+            query = select(NoteTopic.note_id.label("note_id"), literal(order).label("topic_order")).join(Note, Note.id == NoteTopic.note_id)
+            query = self._eligible(query.where(NoteTopic.topic_id == topic_id)).order_by(NoteTopic.note_id.desc()).limit(per_topic)
+            parts.append(select(query.subquery()))
+        both = union_all(*parts).subquery()
+        rows = (await self.session.execute(select(both.c.note_id).order_by(both.c.topic_order, both.c.note_id.desc()))).scalars()
+        found = dict.fromkeys(rows)
         return list(found)[: self.s.per_source]
 
     async def recent(self) -> list[int]:
@@ -284,53 +365,37 @@ async def note_cards(session: AsyncSession, note_ids: Sequence[int], sources: di
 
     if not note_ids:
         return {}
-    notes = (
-        await session.execute(
-            select(Note.id, Note.author_user_id, Note.kind, Note.title, Note.like_count, Note.sponsored, Note.poster_path).where(Note.id.in_(note_ids), _visible())
+    # one statement: the note, its first image and its author (three round trips before)
+    first_position = select(func.min(NoteImage.position)).where(NoteImage.note_id == Note.id).correlate(Note).scalar_subquery()
+    query = (
+        select(
+            Note.id, Note.author_user_id, Note.kind, Note.title, Note.like_count, Note.sponsored, Note.poster_path,
+            NoteImage.path.label("image_path"), NoteImage.width, NoteImage.height, NoteImage.sizes,
+            User.id.label("author_row"), User.display_name, NotesProfile.handle, NotesProfile.avatar_path,
         )
-    ).all()
-    if not notes:
-        return {}
-    ids = [n.id for n in notes]
-    first = select(NoteImage.note_id, func.min(NoteImage.position).label("position")).where(NoteImage.note_id.in_(ids)).group_by(NoteImage.note_id).subquery()
-    images = {
-        img.note_id: img
-        for img in (
-            await session.execute(
-                select(NoteImage.note_id, NoteImage.path, NoteImage.width, NoteImage.height, NoteImage.sizes).join(
-                    first, and_(first.c.note_id == NoteImage.note_id, first.c.position == NoteImage.position)
-                )
-            )
-        ).all()
-    }
-    authors = {
-        a.id: a
-        for a in (
-            await session.execute(
-                select(User.id, User.display_name, NotesProfile.handle, NotesProfile.avatar_path)
-                .outerjoin(NotesProfile, NotesProfile.user_id == User.id)
-                .where(User.id.in_({n.author_user_id for n in notes}))
-            )
-        ).all()
-    }
+        .outerjoin(NoteImage, and_(NoteImage.note_id == Note.id, NoteImage.position == first_position))
+        .outerjoin(User, User.id == Note.author_user_id)
+        .outerjoin(NotesProfile, NotesProfile.user_id == Note.author_user_id)
+        .where(Note.id.in_(bindparam("ids", expanding=True)), _visible())
+    )
+    notes = (await session.execute(query, {"ids": list(note_ids)})).all()
     cards = {}
     for n in notes:
         cover = None
-        img = images.get(n.id)
-        if img is not None:
-            sizes = [v for v in (img.sizes or {}).values() if isinstance(v, dict) and "path" in v]
+        if n.image_path is not None:
+            sizes = [v for v in (n.sizes or {}).values() if isinstance(v, dict) and "path" in v]
             if sizes:
                 small = min(sizes, key=lambda v: (v.get("width", 0), v["path"]))
                 cover = CardImage(url=media_url(small["path"]), width=small.get("width", 0), height=small.get("height", 0))
             else:
-                cover = CardImage(url=media_url(img.path), width=img.width, height=img.height)
+                cover = CardImage(url=media_url(n.image_path), width=n.width, height=n.height)
         elif n.poster_path:
             cover = CardImage(url=media_url(n.poster_path), width=0, height=0)
-        a = authors.get(n.author_user_id)
         author = None
-        if a is not None:
+        if n.author_row is not None:
             author = CardAuthor(
-                user_id=a.id, handle=a.handle or f"u{a.id}", display_name=a.display_name, avatar_url=media_url(a.avatar_path) if a.avatar_path else None
+                user_id=n.author_user_id, handle=n.handle or f"u{n.author_user_id}", display_name=n.display_name,
+                avatar_url=media_url(n.avatar_path) if n.avatar_path else None,
             )
         cards[n.id] = FeedCard(
             kind="note", ref=str(n.id), note_id=n.id, title=n.title, cover=cover, author=author, like_count=n.like_count,

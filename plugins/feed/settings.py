@@ -56,6 +56,10 @@ class FeedSettings(BaseSettings):
     popular_days: int = Field(default=30, ge=1, le=3650, description="Popular-now looks at notes of the last this many days.")
     popular_gravity: float = Field(default=1.5, ge=0, le=10, description="Popular-now: engagement / (age in hours + 2) ** gravity.")
     popular_cache_seconds: float = Field(default=60.0, ge=0, le=86_400, description="The popular-now list is global and kept this long in process.")
+    stats_cache_seconds: float = Field(
+        default=30.0, ge=0, le=3600, description="A note's ranking statistics (counters, topics) are kept this long in process (0: read them for every batch)."
+    )
+    stats_cache_notes: int = Field(default=50_000, ge=0, le=10_000_000, description="Most notes whose statistics one process keeps.")
     nearby_km: int = Field(default=20, ge=1, le=20_000, description="Nearby: notes within this distance of the viewer's location.")
     nearby_days: int = Field(default=90, ge=1, le=3650, description="Nearby: notes of the last this many days.")
     max_topics: int = Field(default=5, ge=1, le=100, description="The viewer's strongest topics used for retrieval.")

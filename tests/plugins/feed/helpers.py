@@ -11,7 +11,7 @@ from core.db import utcnow
 from plugins.feed.settings import FeedSettings, use_settings
 
 # fast, deterministic settings: no cache between requests, small batches so refills happen
-TEST_SETTINGS = {"popular_cache_seconds": 0, "batch_size": 20}
+TEST_SETTINGS = {"popular_cache_seconds": 0, "stats_cache_seconds": 0, "batch_size": 20}
 
 
 def feed_settings_for(runtime: Any, **overrides: Any) -> FeedSettings:

@@ -112,6 +112,48 @@ async def test_an_expired_session_answers_410(zc_client, zc_runtime, zc_make_use
     problem = assert_problem(await zc_client.get(EXPLORE, params={"cursor": cursor}), 410)
     assert "without a cursor" in problem["detail"]
 
+    # the periodic job deletes expired sessions with their cards, and only those
+    from sqlalchemy import func, select
+
+    from plugins.feed.explore import expire_sessions
+    from plugins.feed.models import SessionCard
+
+    assert "feed.expire_sessions" in zc_runtime.jobs.periodic
+    fresh = (await zc_client.get(EXPLORE, params={"limit": 2})).json()["next_cursor"]
+    assert await expire_sessions(zc_runtime) == 1
+    assert await expire_sessions(zc_runtime) == 0  # twice is harmless
+    async with zc_runtime.db.read_session() as s:
+        sessions = (await s.execute(select(FeedSession.id))).scalars().all()
+        orphans = (await s.execute(select(func.count()).select_from(SessionCard).where(SessionCard.session_id.not_in(sessions)))).scalar_one()
+    assert len(sessions) == 1 and orphans == 0
+    assert (await zc_client.get(EXPLORE, params={"cursor": fresh})).status_code == 200
+
+
+async def test_ranking_statistics_are_kept_in_process_for_stats_cache_seconds(zc_runtime, zc_make_user):
+    from core.db import utcnow
+    from plugins.feed import retrieval
+
+    feed_settings_for(zc_runtime, stats_cache_seconds=30)
+    author, = await _authors(zc_make_user, 1)
+    fan = await zc_make_user("fan@example.com")
+    ids = [await note(zc_runtime, author.id, title=f"n{i}", likes=i) for i in range(3)]
+    cache = retrieval.stats_cache(zc_runtime, FeedSettings(stats_cache_seconds=30))
+    assert cache is not None and retrieval.stats_cache(zc_runtime, FeedSettings(stats_cache_seconds=0)) is None
+    async with zc_runtime.db.read_session() as s:
+        first = await retrieval.load_stats(s, ids, utcnow(), cache)
+    await like(zc_runtime, fan.id, ids[0])
+    async with zc_runtime.db.read_session() as s:
+        kept = await retrieval.load_stats(s, ids, utcnow(), cache)
+    assert [first[i].likes for i in ids] == [0, 1, 2] and kept[ids[0]].likes == 0  # kept, not read again
+    assert (cache.hits, cache.misses, len(cache)) == (3, 3, 3)
+    for note_id, (_, st) in list(cache._entries.items()):  # half a minute later
+        cache._entries[note_id] = (0.0, st)
+    async with zc_runtime.db.read_session() as s:
+        assert (await retrieval.load_stats(s, ids, utcnow(), cache))[ids[0]].likes == 1
+    small = retrieval.StatsCache(30, max_notes=2)
+    small.keep(first.values())
+    assert len(small) == 2 and small.take(ids, utcnow())[1] == [ids[0]]  # the oldest entry went
+
 
 async def test_bad_parameters(zc_client, zc_runtime):
     feed_settings_for(zc_runtime)
