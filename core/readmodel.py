@@ -1,4 +1,4 @@
-"""Read models: hot documents (product pages) kept encoded, in process.
+"""Read models: hot documents (product pages, note pages) kept in process.
 
 A document is built once from the database, encoded with msgspec, and served as bytes
 until the data under it changes. Changes are noticed where they happen: any flush or
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Delete, Insert, Update, event
@@ -24,41 +25,64 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("zhongcao.readmodel")
 CATALOG_TABLES = frozenset({"brand", "category", "product", "variant", "variant_price", "product_media"})
-DIRTY_KEY = "zhongcao.catalog_dirty"
+TOUCHED_KEY = "zhongcao.tables_written"
 
 
 class ReadModels:
+    """Documents by key. An entry is valid while no catalog change committed since it was
+    built (the generation), and, when it was stored with them, while the caller's
+    `token` (e.g. the row's version) is the same and it is younger than `max_age`
+    seconds. Products keep encoded bytes; plugins may keep any immutable value."""
+
     def __init__(self, max_items: int = 10_000) -> None:
-        self._docs: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._docs: OrderedDict[str, tuple[int, Any, Any, float | None]] = OrderedDict()
         self.max_items = max_items
         self.generation = 0
         self.hits = 0
         self.misses = 0
         self.origin = uuid.uuid4().hex  # this process, so it ignores its own broadcasts
         self.broadcast: Callable[[], None] | None = None
+        self._watchers: dict[str, tuple[frozenset[str], Callable[[], None]]] = {}
 
-    def get(self, key: str) -> bytes | None:
+    def watch(self, name: str, tables: Iterable[str], on_change: Callable[[], None]) -> None:
+        """Call `on_change` after every commit in this process that wrote one of `tables`
+        (a plugin's own short-lived copies: read-your-writes in the writing process).
+        Registering the same `name` again replaces the earlier watcher."""
+        self._watchers[name] = (frozenset(tables), on_change)
+
+    def committed(self, tables: set[str]) -> None:
+        """A commit of this process wrote `tables`."""
+        if tables & CATALOG_TABLES:
+            self.invalidate()
+        for watched, on_change in list(self._watchers.values()):
+            if tables & watched:
+                try:
+                    on_change()
+                except Exception:
+                    log.exception("read model watcher failed")
+
+    def get(self, key: str, token: Any = None) -> Any | None:
         entry = self._docs.get(key)
-        if entry is not None and entry[0] == self.generation:
+        if entry is not None and entry[0] == self.generation and entry[2] == token and (entry[3] is None or entry[3] > time.monotonic()):
             self.hits += 1
             return entry[1]
         self.misses += 1
         return None
 
-    def put(self, key: str, doc: bytes, generation: int) -> None:
+    def put(self, key: str, doc: Any, generation: int, token: Any = None, max_age: float | None = None) -> None:
         if generation != self.generation:
             return  # built from data older than a change that committed meanwhile
-        self._docs[key] = (generation, doc)
+        self._docs[key] = (generation, doc, token, time.monotonic() + max_age if max_age is not None else None)
         self._docs.move_to_end(key)
         while len(self._docs) > self.max_items:
             self._docs.popitem(last=False)
 
-    async def get_or_build(self, key: str, build: Callable[[], Awaitable[bytes]]) -> bytes:
-        doc = self.get(key)
+    async def get_or_build(self, key: str, build: Callable[[], Awaitable[Any]], token: Any = None, max_age: float | None = None) -> Any:
+        doc = self.get(key, token)
         if doc is None:
             generation = self.generation
             doc = await build()
-            self.put(key, doc, generation)
+            self.put(key, doc, generation, token, max_age)
         return doc
 
     def invalidate(self, *, local_only: bool = False) -> None:
@@ -74,25 +98,31 @@ class ReadModels:
 
 
 def watch_session_class(session_class: type[Session], read_models: ReadModels) -> None:
-    """Mark sessions that change catalog rows; invalidate when they commit."""
+    """Note the tables each session writes; tell the read models when it commits."""
+
+    def touched(session: Session) -> set[str]:
+        found = session.info.get(TOUCHED_KEY)
+        if found is None:
+            found = session.info[TOUCHED_KEY] = set()
+        return found
 
     def after_flush(session: Session, _ctx: Any) -> None:
-        for obj in (*session.new, *session.dirty, *session.deleted):
-            if getattr(obj, "__tablename__", None) in CATALOG_TABLES:
-                session.info[DIRTY_KEY] = True
-                return
+        names = {name for obj in (*session.new, *session.dirty, *session.deleted) if (name := getattr(obj, "__tablename__", None))}
+        if names:
+            touched(session).update(names)
 
     def on_execute(state: Any) -> None:
         statement = state.statement
-        if isinstance(statement, (Update, Delete, Insert)) and getattr(statement.table, "name", None) in CATALOG_TABLES:
-            state.session.info[DIRTY_KEY] = True
+        if isinstance(statement, (Update, Delete, Insert)) and (name := getattr(statement.table, "name", None)):
+            touched(state.session).add(name)
 
     def after_commit(session: Session) -> None:
-        if session.info.pop(DIRTY_KEY, False):
-            read_models.invalidate()
+        names = session.info.pop(TOUCHED_KEY, None)
+        if names:
+            read_models.committed(names)
 
     def after_rollback(session: Session) -> None:
-        session.info.pop(DIRTY_KEY, None)
+        session.info.pop(TOUCHED_KEY, None)
 
     event.listen(session_class, "after_flush", after_flush)
     event.listen(session_class, "do_orm_execute", on_execute)

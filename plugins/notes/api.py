@@ -39,7 +39,7 @@ from plugins.notes.schemas import (
     TopicPageOut,
     UserNotesOut,
 )
-from plugins.notes.views import authors, note_cards, note_out
+from plugins.notes.views import authors, note_cards, note_out, public_note
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,10 +166,11 @@ class NoteController(Controller):
         return await _answer(session, runtime, note, actor)
 
     @get("/{note_id:int}")
-    async def get_note(self, note_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> NoteOut:
+    async def get_note(self, note_id: int, runtime: Runtime, actor: Actor | None) -> NoteOut:
         """A note: anyone may read a published public one; its author reads it in any
-        state. Deleted, private or hidden notes of others: 404."""
-        return await _answer(session, runtime, await svc.readable_note(session, actor, note_id), actor)
+        state. Deleted, private or hidden notes of others: 404. Served from the read
+        model, with the counters and the author read live."""
+        return await public_note(runtime, note_id, actor)
 
     @patch("/{note_id:int}", guards=[login_required])
     async def update_note(self, note_id: int, data: svc.NotePatch, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> NoteOut:

@@ -4,13 +4,18 @@ plugin (boards, the feed) may reuse the cards."""
 
 from __future__ import annotations
 
+import os
+import time
+import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
 from sqlalchemy import select
 
 from core.auth.models import User
 from core.catalog.media import media_url
+from core.errors import NotFound
 from core.catalog.models import Brand, Product, ProductMedia, ProductStatus, Variant, VariantPrice
 from plugins.notes import notes as svc
 from plugins.notes.models import Mention, Note, NoteImage, NoteKind, NotesProfile, NoteTopic, Topic
@@ -152,3 +157,100 @@ async def note_out(session: AsyncSession, runtime: Runtime, note: Note, viewer: 
         moderation=ModerationOut(verdict=note.moderation, reasons=list(note.moderation_reasons or [])) if is_author or (viewer is not None and viewer.is_staff) else None,
         protected_until=protected_until,
     )
+
+
+# ---------------------------------------------------------------- the note page, read-modelled
+
+DOC_MAX_AGE = 60.0  # seconds: topic counts, mentioned handles and sponsors' names may lag this much
+
+
+class _Live(NamedTuple):
+    """What a reader's note page reads live: visibility, version, counters, author."""
+
+    author_user_id: int
+    status: str
+    visibility: str
+    version: int
+    like_count: int
+    collect_count: int
+    comment_count: int
+    share_count: int
+    display_name: str | None
+    handle: str | None
+    avatar_path: str | None
+
+
+_live_rows: weakref.WeakKeyDictionary[Any, dict[int, tuple[float, _Live]]] = weakref.WeakKeyDictionary()
+
+
+def live_seconds() -> float:
+    """ZHONGCAO_NOTES_LIVE_SECONDS (default 1): how long one process reuses a note's
+    live row for readers. A viral note read thousands of times a second then costs one
+    query a second; counts and a deletion written by another process reach readers at
+    most this late (a commit in this process drops the process's rows at once; the
+    author and staff always read afresh). 0: read it every time."""
+    try:
+        return max(0.0, float(os.environ.get("ZHONGCAO_NOTES_LIVE_SECONDS", "1")))
+    except ValueError:
+        return 1.0
+
+
+async def _live_row(session: AsyncSession, runtime: Runtime, note_id: int) -> _Live | None:
+    seconds = live_seconds()
+    rows = _live_rows.get(runtime)
+    if rows is None:
+        rows = _live_rows[runtime] = {}
+        # what this process writes, its readers see at once
+        runtime.read_models.watch("notes.live_rows", ("notes_note", "notes_profile", "user_account"), rows.clear)
+    if seconds > 0:
+        kept = rows.get(note_id)
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
+    found = (
+        await session.execute(
+            select(
+                Note.author_user_id, Note.status, Note.visibility, Note.version,
+                Note.like_count, Note.collect_count, Note.comment_count, Note.share_count,
+                User.display_name, NotesProfile.handle, NotesProfile.avatar_path,
+            )
+            .outerjoin(User, User.id == Note.author_user_id)
+            .outerjoin(NotesProfile, NotesProfile.user_id == Note.author_user_id)
+            .where(Note.id == note_id)
+        )
+    ).one_or_none()
+    row = _Live(*found) if found is not None else None
+    if seconds > 0 and row is not None:
+        if len(rows) >= 50_000:
+            rows.clear()
+        rows[note_id] = (time.monotonic() + seconds, row)
+    return row
+
+
+async def public_note(runtime: Runtime, note_id: int, viewer: Actor | None) -> NoteOut:
+    """The note as `viewer` reads it, like `readable_note` + `note_out`, but for anyone
+    other than its author and staff the document comes from the runtime's read models:
+    built once per note version (a content change bumps it; a catalog change drops every
+    document), with the visibility, the counters and the author read live (one
+    statement, reused for `live_seconds()`). The author and staff get the full answer,
+    read afresh (moderation, protection)."""
+    from plugins.notes.models import NoteStatus, Visibility
+
+    if not isinstance(note_id, int) or not 0 < note_id < 2**63:
+        raise NotFound("no such note")
+    async with runtime.db.read_session() as session:
+        row = await _live_row(session, runtime, note_id)
+        if row is not None and viewer is not None and (viewer.user_id == row.author_user_id or viewer.is_staff):
+            return await note_out(session, runtime, await svc.readable_note(session, viewer, note_id), viewer)
+        if row is None or row.status != NoteStatus.PUBLISHED or row.visibility != Visibility.PUBLIC:
+            raise NotFound("no such note")
+
+        async def build() -> NoteOut:
+            return await note_out(session, runtime, await svc.readable_note(session, None, note_id), None)
+
+        doc: NoteOut = await runtime.read_models.get_or_build(f"note:{note_id}", build, token=row.version, max_age=DOC_MAX_AGE)
+    author = AuthorOut(
+        user_id=row.author_user_id, handle=row.handle or f"u{row.author_user_id}", display_name=row.display_name or "",
+        avatar_url=media_url(row.avatar_path) if row.avatar_path else None,
+    )
+    counts = CountsOut(likes=row.like_count, collects=row.collect_count, comments=row.comment_count, shares=row.share_count)
+    return msgspec.structs.replace(doc, author=author, counts=counts)
