@@ -83,14 +83,13 @@ async def load_log(runtime: Runtime) -> Log:
         Impression,
         Like,
         Note,
-        NoteStatus,
         NoteTopic,
-        Visibility,
     )
+    from plugins.notes.notes import readable_by_anyone
 
     async with runtime.db.read_session() as s:
         notes_rows = (await s.execute(
-            select(Note.id, Note.author_user_id, Note.published_at).where(Note.status == NoteStatus.PUBLISHED, Note.visibility == Visibility.PUBLIC, Note.published_at.is_not(None))
+            select(Note.id, Note.author_user_id, Note.published_at).where(readable_by_anyone(), Note.published_at.is_not(None))
         )).all()  # fmt: skip
         topics: dict[int, list[int]] = {}
         for nid, tid in (await s.execute(select(NoteTopic.note_id, NoteTopic.topic_id))).all():

@@ -38,9 +38,9 @@ def notes_enabled(runtime: Runtime) -> bool:
 
 
 def _visible():
-    from plugins.notes.models import Note, NoteStatus, Visibility
+    from plugins.notes.notes import readable_by_anyone
 
-    return and_(Note.status == NoteStatus.PUBLISHED, Note.visibility == Visibility.PUBLIC, Note.deleted_at.is_(None))
+    return readable_by_anyone()
 
 
 # ---------------------------------------------------------------- the viewer

@@ -476,8 +476,13 @@ async def refresh_disclosure(session: AsyncSession, author_user_id: int, brand_i
 
 
 def is_visible(note: Note) -> bool:
-    """Readable by others: published and public."""
+    """Readable by others: published and public (`readable_by_anyone` in SQL)."""
     return note.status == NoteStatus.PUBLISHED and note.visibility == Visibility.PUBLIC
+
+
+def readable_by_anyone() -> Any:
+    """The SQL condition of `is_visible`: the one rule for lists, the feed and search."""
+    return and_(Note.status == NoteStatus.PUBLISHED, Note.visibility == Visibility.PUBLIC)
 
 
 async def _move_counts(session: AsyncSession, note: Note, *, was_visible: bool, old_topics: set[int], new_topics: set[int]) -> None:
@@ -1001,7 +1006,7 @@ async def notes_of_user(session: AsyncSession, actor: Actor | None, handle: str,
     profile = await profile_by_handle(session, handle) if isinstance(handle, str) and len(handle) <= 40 else None
     if profile is None:
         raise NotFound("no such user")
-    query = select(Note).where(Note.author_user_id == profile.user_id, Note.status == NoteStatus.PUBLISHED, Note.visibility == Visibility.PUBLIC)
+    query = select(Note).where(Note.author_user_id == profile.user_id, readable_by_anyone())
     rows = list((await session.execute(_newest_first(query, Cursor.decode(cursor), limit))).scalars())
     return profile, _page(rows, limit)
 
@@ -1024,7 +1029,7 @@ async def topic_page(session: AsyncSession, name: str, *, cursor: str | None = N
     query = (
         select(Note)
         .join(NoteTopic, NoteTopic.note_id == Note.id)
-        .where(NoteTopic.topic_id == topic.id, Note.status == NoteStatus.PUBLISHED, Note.visibility == Visibility.PUBLIC)
+        .where(NoteTopic.topic_id == topic.id, readable_by_anyone())
     )
     rows = list((await session.execute(_newest_first(query, Cursor.decode(cursor), limit))).scalars())
     return topic, _page(rows, limit)
@@ -1133,7 +1138,7 @@ async def stats_of(runtime: Runtime, user_id: int) -> CreatorStats | None:
             return None
         recent = (
             select((Note.like_count + Note.collect_count).label("engagement"))
-            .where(Note.author_user_id == user_id, Note.status == NoteStatus.PUBLISHED, Note.visibility == Visibility.PUBLIC)
+            .where(Note.author_user_id == user_id, readable_by_anyone())
             .order_by(Note.published_at.desc(), Note.id.desc())
             .limit(STATS_RECENT_NOTES)
             .subquery()
