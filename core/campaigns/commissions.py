@@ -380,7 +380,10 @@ async def _cut_to_budget(session: AsyncSession, rows: list[dict[str, Any]]) -> N
     """Cap each commission at what its campaign's budget has left, in line order (the
     campaign rows stay locked until commit). Lines that have a commission already are
     left out: they are not inserted again and must not use up budget."""
-    limited = await budgets.budgets(session, {r["campaign_id"] for r in rows}, lock=True, limited_only=True)
+    # every campaign row is locked before any commission row (as a reversal does): one
+    # lock order, so creating and reversing an order's commissions at once cannot deadlock
+    locked = await budgets.budgets(session, {r["campaign_id"] for r in rows}, lock=True)
+    limited = {cid: b for cid, b in locked.items() if b.limited}
     if not limited:
         return
     rows = [r for r in rows if r["campaign_id"] in limited]
@@ -526,7 +529,10 @@ async def reverse_for_refunds(session: AsyncSession, runtime: Runtime, order_id:
     from core.orders.models import Order, OrderLine, Refund, RefundStatus
 
     table = Commission.__table__
-    # lock the order's commissions: an approval or another reversal waits its turn
+    # lock their campaigns, then the order's commissions (the order commission creation
+    # locks in): an approval or another reversal waits its turn, and nothing deadlocks
+    campaign_ids = (await session.execute(select(table.c.campaign_id).where(table.c.order_id == order_id).distinct())).scalars().all()
+    await budgets.budgets(session, campaign_ids, lock=True)
     commissions = (
         await session.execute(select(table).where(table.c.order_id == order_id).order_by(table.c.id).with_for_update())
     ).all()
