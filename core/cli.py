@@ -143,6 +143,74 @@ def payouts_run(currency: str, key: str | None) -> None:
     click.echo(f"{len(paid)} paid, {Money(sum(p.net_minor for p in paid), run.currency)} sent")
 
 
+@cli.group("search")
+def search() -> None:
+    """Search indexes (see docs/search.md)."""
+
+
+@search.command("reindex")
+@click.argument("index", required=False)
+def search_reindex(index: str | None) -> None:
+    """Rebuild an index (or every index) into a new physical index, then swap: searches
+    keep working on the old one meanwhile, and live changes reach both."""
+    import time
+
+    from core.search.service import UnknownIndex, search_service
+
+    runtime = _runtime()
+    service = search_service(runtime)
+    names = [index] if index else list(service.indexes)
+
+    async def run() -> None:
+        for name in names:
+            started = time.perf_counter()
+            try:
+                status = await service.rebuild(name)
+            except UnknownIndex:
+                raise click.ClickException(f"no search index {name!r} (indexes: {', '.join(sorted(service.indexes))})") from None
+            took = time.perf_counter() - started
+            click.echo(f"{name}: {status.documents:,} documents in {status.physical} ({status.backend}) in {took:.1f} s")
+        await service.close()
+
+    asyncio.run(_with_dispose(runtime, run()))
+
+
+@search.command("status")
+def search_status() -> None:
+    """Each index: its backend, the physical index that answers, documents, queued changes."""
+    from core.search.service import search_service
+
+    runtime = _runtime()
+    service = search_service(runtime)
+
+    async def run() -> None:
+        for st in await service.status():
+            built = st.built_at.isoformat(timespec="seconds") if st.built_at else "never rebuilt"
+            click.echo(f"{st.name} ({st.owner}): {st.backend} {st.physical or '-'}, {st.documents:,} documents, {st.queued:,} queued, {built}"
+                       + (f", building {st.building}" if st.building else ""))
+        await service.close()
+
+    asyncio.run(_with_dispose(runtime, run()))
+
+
+@search.command("drain")
+def search_drain() -> None:
+    """Index every queued change now (the search.drain job does it in the background)."""
+    from core.search.service import search_service
+
+    runtime = _runtime()
+    service = search_service(runtime)
+
+    async def run() -> int:
+        total = 0
+        while handled := await service.drain():
+            total += handled
+        await service.close()
+        return total
+
+    click.echo(f"{asyncio.run(_with_dispose(runtime, run())):,} documents indexed")
+
+
 async def _with_dispose(runtime, coro):  # noqa: ANN001, ANN202
     try:
         return await coro
@@ -186,6 +254,11 @@ async def seed(runtime) -> None:  # noqa: ANN001
             if inspect.isawaitable(result):
                 await result
         await session.commit()
+    from core.search.service import search_service
+
+    service = search_service(runtime)
+    for name in service.indexes:  # the demo's data searchable at once
+        await service.rebuild(name)
 
 
 @cli.command("demo")

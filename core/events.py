@@ -28,6 +28,7 @@ from core.jobs import Job
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+    from sqlalchemy.orm import Session
 
     from core.runtime import Runtime
 
@@ -94,6 +95,23 @@ def record_event(session: AsyncSession, runtime: Runtime, type: str, payload: di
     session.add(OutboxEvent(event_id=event_id, type=type, payload=payload))
     session.info.setdefault(PENDING_KEY, []).append(event_id)
     return event_id
+
+
+CHANGED_KEY = "zhongcao.changed"
+
+
+def mark_changed(session: AsyncSession | Session, event_type: str, object_id: int) -> None:
+    """Note that this transaction changed an object. When it commits, the runtime records
+    one `event_type` event naming every object so marked (payload `{"ids": [...]}`): for
+    services that change a thing in many small steps, or that have no runtime at hand."""
+    session.info.setdefault(CHANGED_KEY, {}).setdefault(event_type, set()).add(object_id)
+
+
+def record_changes(session: Session, runtime: Runtime) -> None:
+    """The runtime's before-commit step: the events `mark_changed` collected."""
+    changed = session.info.pop(CHANGED_KEY, None)
+    for event_type, ids in (changed or {}).items():
+        record_event(session, runtime, event_type, {"ids": sorted(ids)})  # type: ignore[arg-type]
 
 
 # built once (bound parameters): the relay runs after every commit that recorded events

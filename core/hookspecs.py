@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from core.payments.providers import PaymentProvider
     from core.pricing import Adjustment, PricingCart
     from core.runtime import Runtime
+    from core.search.base import SearchIndex
 
 
 # ---------------------------------------------------------------- registration
@@ -97,6 +98,16 @@ def register_event_types() -> dict[str, str]:
     """Return `{event_type: description}` for the domain events the plugin records.
 
     `core.events.record_event` refuses unknown types, so a typo fails loudly.
+    """
+
+
+@hookspec
+def register_search_indexes() -> Iterable[SearchIndex]:
+    """Return `core.search.base.SearchIndex` declarations for data the plugin owns.
+
+    Each names its searchable, filterable and sortable fields, its sorts and ranking
+    tie-breakers, its facets, how to load sources in batches (`load`, `ids`) and which
+    domain events refresh which documents (`events`). Names are unique across plugins.
     """
 
 
@@ -223,6 +234,16 @@ def attribute_sale(order: SaleContext, runtime: Runtime) -> Iterable[SaleCandida
     link clicks, priority 10), keeps those of eligible collaborations within the
     campaign's attribution window, and gives each line to the highest priority (plugin
     priorities are capped at 99, below codes), ties by the campaign's first or last touch.
+    """
+
+
+@hookspec
+def search_document(index: str, obj: Any, runtime: Runtime) -> dict[str, Any] | None:
+    """Build the document of `obj` (a source its index's `load` gave) for index `index`. SYNCHRONOUS.
+
+    Return a dict of fields, or None for an index you do not know. Every answer is merged
+    in load order, so the index's owner builds the document (with its `version`) and
+    other plugins may add fields. Only declared fields can be searched, filtered or sorted.
     """
 
 

@@ -49,6 +49,9 @@ class Runtime:
                     raise PluginError(f"plugin {plugin!r}: hook register_jobs: job {job.name!r} must start with '{plugin}.'")
                 self.jobs.add(job)
         self.payment_providers = self._collect_payment_providers()
+        from core.search.service import SearchService
+
+        self.search = SearchService(self)  # declared indexes checked now: a bad one stops start-up
         self.read_models = ReadModels()
         self._invalidation: RedisInvalidation | None = None
         if settings.redis_url:
@@ -119,11 +122,17 @@ class Runtime:
                     if self.settings.is_sqlite:
                         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
                     db = Database(self.settings.resolved_database_url)
+                    event.listen(db.sync_session_class, "before_commit", self._record_changes)
                     event.listen(db.sync_session_class, "after_commit", self._after_commit)
                     event.listen(db.sync_session_class, "after_rollback", _forget_events)
                     watch_session_class(db.sync_session_class, self.read_models)
                     self._dbs[loop] = db
         return db
+
+    def _record_changes(self, session: Session) -> None:
+        from core.events import record_changes
+
+        record_changes(session, self)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(PENDING_KEY, None) and self._relay_loop is not None:
@@ -167,6 +176,7 @@ class Runtime:
         if self._invalidation is not None:
             await self._invalidation.stop()
         await asyncio.to_thread(self.jobs.stop)
+        await self.search.close()
         await self.dispose_loop_databases()
 
     @property
@@ -191,7 +201,10 @@ def due_periodic_jobs(periodic: dict[str, float], last_sent: dict[str, float], n
 
 
 def _forget_events(session: Session) -> None:
+    from core.events import CHANGED_KEY
+
     session.info.pop(PENDING_KEY, None)
+    session.info.pop(CHANGED_KEY, None)
 
 
 def create_runtime(settings: Settings | None = None, extra_plugins: Any = ()) -> Runtime:

@@ -20,8 +20,9 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=Path("var"), description="Folder for the SQLite file, media and the secret key.")
     database_url: str | None = Field(default=None, description="SQLAlchemy async URL; default: SQLite file under var_dir.")
     redis_url: str | None = Field(default=None, description="Redis: Dramatiq broker, channels, shared stores.")
-    meili_url: str | None = None
-    meili_key: str | None = None
+    meili_url: str | None = Field(default=None, description="Meilisearch server (e.g. http://127.0.0.1:7700): search goes there instead of the database.")
+    meili_key: str | None = Field(default=None, description="Meilisearch API key (the master or an admin key).")
+    search_currency: str = Field(default="CNY", min_length=3, max_length=3, description="The currency of product prices in search (price filter, sorts).")
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None

@@ -160,6 +160,7 @@ async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins
         yield runtime
     finally:
         await runtime.stop()
+        await runtime.search.drop_all()  # the backends' own tables are not emptied with the models'
         # a connection a stopped job or relay abandoned mid-statement keeps its lock until
         # it is finalized: if the tables cannot be emptied at once, collect it and retry
         # (a full gc costs ~0.2 s, so only when needed; the root cause is connections of

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import object_session
 
 from core.auth.models import User
 from core.auth.permissions import Actor, require_role
+from core.events import mark_changed
 from core.campaigns.models import CreatorProfile, StatsSource
 from core.db import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -183,7 +185,15 @@ def _set_figures(profile: CreatorProfile, wanted: tuple[int, int, int, str]) -> 
     profile.followers, profile.avg_engagement, profile.engagement_rate_ppm, profile.stats_source = wanted
     if wanted[3] != StatsSource.SELF_REPORTED:
         profile.stats_updated_at = utcnow()
+    _changed(profile)
     return True
+
+
+def _changed(profile: CreatorProfile) -> None:
+    """Creator search follows profile changes (`creator.changed`, at commit)."""
+    session = object_session(profile)
+    if session is not None and profile.user_id is not None:
+        mark_changed(session, "creator.changed", profile.user_id)
 
 
 async def save_profile(session: AsyncSession, runtime: Runtime, actor: Actor | None, data: dict[str, Any]) -> CreatorProfile:
@@ -240,6 +250,7 @@ async def save_profile(session: AsyncSession, runtime: Runtime, actor: Actor | N
     if creating:
         session.add(profile)
     await session.flush()
+    _changed(profile)
     await refresh_stats(session, runtime, profile)
     return profile
 

@@ -31,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 
 from core.catalog.models import Product, ProductMedia
-from core.catalog.service import _clean_text, _valid_id, get_owned_product
+from core.catalog.service import _clean_text, _valid_id, get_owned_product, product_changed
 from core.errors import DomainError, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -291,6 +291,7 @@ async def add_product_media(
     except BaseException:
         await remove_files(settings.media_dir, stored.files)
         raise
+    product_changed(session, product.id)
     return media
 
 
@@ -310,6 +311,7 @@ async def delete_product_media(session: AsyncSession, actor: Actor | None, media
     media = await get_owned_media(session, actor, media_id)
     await session.delete(media)
     await session.flush()
+    product_changed(session, media.product_id)
     return media
 
 

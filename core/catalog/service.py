@@ -40,7 +40,7 @@ from core.catalog.models import (
     VariantPrice,
 )
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.events import record_event
+from core.events import mark_changed, record_event
 from core.money import validate_currency
 
 if TYPE_CHECKING:
@@ -576,6 +576,7 @@ async def create_product(
         raise Conflict(f"product slug {slug!r} is taken")
     async with _savepoint(session, f"product slug {slug!r} is taken"):
         session.add(product)
+    product_changed(session, product.id)
     return product
 
 
@@ -618,6 +619,7 @@ async def update_product(
     for name, value in changes.items():
         setattr(product, name, value)
     await _flush(session, f"product slug {product.slug!r} is taken")
+    product_changed(session, product.id)
     return product
 
 
@@ -643,11 +645,18 @@ async def set_product_status(session: AsyncSession, actor: Actor | None, product
             raise ValidationFailed("a product needs an active variant with a price before it can be active")
     product.status = status
     await session.flush()
+    product_changed(session, product.id)
     return product
 
 
 async def archive_product(session: AsyncSession, actor: Actor | None, product_id: int) -> Product:
     return await set_product_status(session, actor, product_id, ProductStatus.ARCHIVED.value)
+
+
+def product_changed(session: AsyncSession, product_id: int) -> None:
+    """This transaction changed what shoppers see of a product: one `product.changed`
+    event names every such product when it commits (search follows it)."""
+    mark_changed(session, "product.changed", product_id)
 
 
 # ---------------------------------------------------------------- variants and prices
@@ -715,6 +724,7 @@ async def create_variant(
     variant = Variant(product_id=product.id, sku=sku, options=opts, weight_grams=weight, position=position, is_active=is_active)
     async with _savepoint(session, f"sku {sku!r} is taken"):
         session.add(variant)
+    product_changed(session, product.id)
     return variant
 
 
@@ -747,6 +757,7 @@ async def update_variant(
     for name, value in changes.items():
         setattr(variant, name, value)
     await _flush(session, f"sku {variant.sku!r} is taken")
+    product_changed(session, product.id)
     return variant
 
 
@@ -774,6 +785,7 @@ async def set_variant_price(
         price.amount_minor = amount
         price.compare_at_minor = compare_at
         await session.flush()
+    product_changed(session, variant.product_id)
     return price
 
 
@@ -784,6 +796,7 @@ async def delete_variant_price(session: AsyncSession, actor: Actor | None, varia
         raise NotFound(f"variant {variant_id} has no {currency} price")
     await session.delete(price)
     await session.flush()
+    product_changed(session, variant.product_id)
 
 
 async def variant_prices(session: AsyncSession, variant_id: int) -> dict[str, VariantPrice]:

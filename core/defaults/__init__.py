@@ -31,6 +31,7 @@ def register_models() -> list[type]:
     from core.ledger import models as ledger
     from core.orders import models as orders
     from core.payments import models as payments
+    from core.search import models as search
 
     return [
         User, UserRole, OutboxEvent, EventReceipt,
@@ -43,6 +44,7 @@ def register_models() -> list[type]:
         campaigns.CreatorProfile, campaigns.Campaign, campaigns.CampaignProduct, campaigns.CommissionRate,
         campaigns.Collaboration, campaigns.CollaborationTransition, campaigns.TrackedLink, campaigns.Click, campaigns.DiscountCode,
         campaigns.Attribution, campaigns.Commission, campaigns.PayoutRun, campaigns.Payout,
+        search.SearchAlias, search.SearchQueueItem,
     ]
 
 
@@ -67,8 +69,12 @@ def register_routes(surface: str) -> list[Any]:
     from core.catalog.api import CATALOG_CONTROLLERS
     from core.orders.api import ORDER_CONTROLLERS
     from core.payments.api import PAYMENT_CONTROLLERS
+    from core.search.api import SEARCH_CONTROLLERS
 
-    return [AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS, *PAYMENT_CONTROLLERS, *CAMPAIGN_CONTROLLERS, *CAMPAIGN_API, *PAYOUT_CONTROLLERS, *ATTRIBUTION_CONTROLLERS]
+    return [
+        AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS, *PAYMENT_CONTROLLERS, *CAMPAIGN_CONTROLLERS, *CAMPAIGN_API, *PAYOUT_CONTROLLERS,
+        *ATTRIBUTION_CONTROLLERS, *SEARCH_CONTROLLERS,
+    ]
 
 
 @hookimpl
@@ -80,6 +86,8 @@ def register_event_types() -> dict[str, str]:
 
     return {
         "user.signed_up": "A new account was created.",
+        "creator.changed": "Creator profiles changed (card, rates, audience figures): `ids` (user ids).",
+        "product.changed": "Products changed what shoppers see of them (text, status, variants, prices, media, stock received): `ids`.",
         "brand.member_added": "A user joined a brand's staff.",
         **ORDER_EVENT_TYPES,
         "order.refund_requested": "A shopper asked for a refund; the brand decides.",
@@ -108,12 +116,18 @@ def register_jobs() -> list[Job]:
 
         await approve_due(runtime)
 
+    async def drain_search(runtime: Runtime) -> None:
+        from core.search.service import search_service
+
+        await search_service(runtime).drain()
+
     async def planner_statistics(runtime: Runtime) -> None:
         from core.db import refresh_planner_statistics
 
         await refresh_planner_statistics(runtime.db)
 
     return [
+        Job(name="search.drain", fn=drain_search, queue="default", max_retries=5, periodic=True, every_seconds=60.0),
         Job(name="core.planner_statistics", fn=planner_statistics, queue="default", max_retries=1, periodic=True, every_seconds=300.0),
         Job(name="core.expire_checkouts", fn=expire, queue="default", max_retries=3, periodic=True),
         Job(name="campaigns.approve_commissions", fn=approve_commissions, queue="default", max_retries=3, periodic=True),
@@ -146,7 +160,31 @@ def register_payout_providers(runtime: Runtime) -> list[Any]:
 
 
 @hookimpl
+def register_search_indexes() -> list[Any]:
+    from core.campaigns.search import CREATORS
+    from core.catalog.search import PRODUCTS
+
+    return [PRODUCTS, CREATORS]
+
+
+@hookimpl
+def search_document(index: str, obj: Any, runtime: Runtime) -> dict[str, Any] | None:
+    if index == "products":
+        from core.catalog.search import product_document
+
+        return product_document(obj)
+    if index == "creators":
+        from core.campaigns.search import creator_document
+
+        return creator_document(obj)
+    return None
+
+
+@hookimpl
 async def handle_event(event: Event, runtime: Runtime) -> None:
+    from core.search.service import search_service
+
+    await search_service(runtime).on_event(event)  # documents the event names: queued for the search.drain job
     if event.type == "payment.late_success":
         from core.payments.service import refund_late_payment
 

@@ -70,6 +70,12 @@ async def receive_stock(session: AsyncSession, *, variant_id: int, location_id: 
     )
     if done.rowcount != 1:
         raise OutOfStock("cannot write off more than is available")
+    from core.catalog.models import Variant
+    from core.catalog.service import product_changed
+
+    product_id = (await session.execute(select(Variant.product_id).where(Variant.id == variant_id))).scalar_one_or_none()
+    if product_id is not None:
+        product_changed(session, product_id)  # in stock or not
 
 
 async def create_pool(session: AsyncSession, *, name: str, variant_id: int, location_id: int, quantity: int) -> StockPool:

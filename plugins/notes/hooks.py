@@ -160,3 +160,19 @@ async def seed_demo(session: AsyncSession, runtime: Runtime) -> None:
     from plugins.notes.demo import seed_notes_demo
 
     await seed_notes_demo(session, runtime)
+
+
+@hookimpl
+def register_search_indexes() -> list[Any]:
+    from plugins.notes.search import NOTES
+
+    return [NOTES]
+
+
+@hookimpl
+def search_document(index: str, obj: Any, runtime: Runtime) -> dict[str, Any] | None:
+    if index == "notes":
+        from plugins.notes.search import note_document
+
+        return note_document(obj)
+    return None

@@ -39,7 +39,7 @@ from core.campaigns.attribution import EARNING_STATUSES  # a collaboration "acce
 from core.catalog.models import Brand, Product, ProductStatus, Variant
 from core.db import dialect_insert, utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.events import record_event
+from core.events import mark_changed, record_event
 from plugins.notes.models import (
     Mention,
     Note,
@@ -93,6 +93,7 @@ NOTE_EVENT_TYPES = {
     "note.published": "A note became visible (payload: note_id, author_user_id, kind, published_at, topics, sponsored, brand_ids).",
     "note.hidden": "Moderation held a note for review or staff blocked it (payload: note_id, author_user_id, verdict, reasons).",
     "note.deleted": "An author deleted a note (payload: note_id, author_user_id, was_published).",
+    "note.updated": "Notes got a new version (text, images, tags, visibility, state): `ids`, one event per transaction.",
 }
 
 
@@ -467,6 +468,7 @@ async def refresh_disclosure(session: AsyncSession, author_user_id: int, brand_i
         await _disclose(session, note, asked=None)
         if (note.sponsored, list(note.sponsored_brand_ids)) != before:
             note.version += 1
+            mark_changed(session, "note.updated", note.id)  # search follows every version
             changed += 1
     await session.flush()
     return changed
@@ -732,6 +734,7 @@ async def update_note(
         await _replace_tags(session, note, tag_rows)
     await _disclose(session, note, asked=patch.sponsored if isinstance(patch.sponsored, bool) else None)
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     if text_changed and note.status in (NoteStatus.PUBLISHED, NoteStatus.SCHEDULED):
         verdict = await _verdict_for(runtime, note, judged)
         if verdict.verdict == Verdict.BLOCK:
@@ -769,6 +772,7 @@ async def replace_images(session: AsyncSession, actor: Actor | None, note_id: in
         .execution_options(synchronize_session=False)
     )
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     await session.flush()
     return files
 
@@ -792,6 +796,7 @@ async def replace_video(session: AsyncSession, actor: Actor | None, note_id: int
         session.add(NoteImage(note_id=note.id, position=0, path=poster.path, width=poster.width, height=poster.height, sizes=dict(poster.sizes), alt=""))
         note.poster_path = poster.path
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     await session.flush()
     return old
 
@@ -806,6 +811,7 @@ async def set_tags(session: AsyncSession, actor: Actor | None, note_id: int, tag
     await _replace_tags(session, note, await _resolve_tags(session, tags, count))
     await _disclose(session, note, asked=None)
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     await session.flush()
     return note
 
@@ -828,6 +834,7 @@ async def publish(
     verdict = await _verdict_for(runtime, note, judged)
     await _go_live(session, runtime, note, verdict, now, publish_at=publish_at)
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     await session.flush()
     return note
 
@@ -841,6 +848,7 @@ async def unschedule(session: AsyncSession, actor: Actor | None, note_id: int) -
         raise Conflict(f"a {note.status} note is not scheduled")
     note.status, note.publish_at = NoteStatus.DRAFT, None
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     await session.flush()
     return note
 
@@ -870,6 +878,7 @@ async def delete_note(session: AsyncSession, runtime: Runtime, actor: Actor | No
     topics = await topic_ids_of(session, note.id)
     note.status, note.deleted_at = NoteStatus.DELETED, now or utcnow()
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     await _move_counts(session, note, was_visible=was_visible, old_topics=topics, new_topics=topics)
     await session.flush()
     record_event(session, runtime, "note.deleted", {"note_id": note.id, "author_user_id": note.author_user_id, "was_published": was_published})
@@ -884,6 +893,7 @@ async def release_held_note(session: AsyncSession, runtime: Runtime, note_id: in
     if note is None or note.status != NoteStatus.HIDDEN:
         return note  # deleted meanwhile, or decided before
     note.version += 1
+    mark_changed(session, "note.updated", note.id)  # search follows every version
     if not allow:
         note.moderation = Verdict.BLOCK
         await session.flush()
@@ -946,6 +956,7 @@ async def publish_due(runtime: Runtime, *, now: datetime | None = None, limit: i
                 note = await _load(session, note_id, lock=True)
                 if note is not None and note.status == NoteStatus.SCHEDULED:
                     note.version += 1
+                    mark_changed(session, "note.updated", note.id)  # search follows every version
                     await _hold(session, runtime, note, ModerationVerdict(verdict=verdict.verdict if verdict.verdict == Verdict.HOLD else Verdict.BLOCK, reasons=verdict.reasons))
             await session.commit()
     return published

@@ -371,6 +371,53 @@ async def test_hook_seed_demo(zc_runtime):
     assert {email for email, _, _ in DEMO_USERS} <= emails
 
 
+# ---------------------------------------------------------------- search
+
+
+async def _search(client: Any, index: str, **params: Any) -> list[str]:
+    r = await client.get(f"/api/v1/search/{index}", params=params)
+    assert r.status_code == 200, r.text
+    return [h["id"] for h in r.json()["hits"]]
+
+
+async def test_hook_register_search_indexes(zc_client, zc_runtime, zc_settings):
+    from core.search.base import SearchIndex
+
+    declared = zc_runtime.search.indexes["everything_tips"]
+    assert declared.owner == "everything" and {"products", "creators", "everything_tips"} <= set(zc_runtime.search.indexes)
+    everything.TIPS.update({"t1": ("泡茶的水温 water temperature for tea", 1), "t2": ("面霜要先乳化 warm the cream", 1)})
+    try:
+        assert await _search(zc_client, "everything_tips", q="面霜") == ["t2"]  # first use: created and filled
+        assert await _search(zc_client, "everything_tips", q="water") == ["t1"]
+        assert await _search(zc_client, "everything_tips", sort="shortest") == ["t2", "t1"]
+        # an event the index follows refreshes the documents it names
+        everything.TIPS["t1"] = ("泡茶 only", 2)
+        async with zc_runtime.db.session() as session:
+            record_event(session, zc_runtime, everything.EVENT_TYPE, {"tip_ids": ["t1"]})
+            await session.commit()
+        await wait_for(lambda: _search(zc_client, "everything_tips", q="only"))
+        assert await _search(zc_client, "everything_tips", q="water") == []
+    finally:
+        everything.TIPS.clear()
+
+    class Broken:
+        @hookimpl
+        def register_search_indexes(self) -> list[Any]:
+            return [SearchIndex(name="tips", searchable=("text",), filterable={"text2": "float"})]  # type: ignore[dict-item]
+
+    with pytest.raises(PluginError) as excinfo:
+        create_runtime(zc_settings, [("broken", Broken())])
+    assert "'broken'" in str(excinfo.value) and "register_search_indexes" in str(excinfo.value) and "float" in str(excinfo.value)
+
+
+async def test_hook_search_document(zc_client, zc_runtime, zc_make_product):
+    product = await zc_make_product("hooks-brand", title="搜索测试面霜", price=9900)
+    assert await zc_runtime.search.refresh("products", [product.product_id]) == 1
+    r = await zc_client.get("/api/v1/search/products", params={"q": "面霜"})
+    hit = r.json()["hits"][0]
+    assert hit["document"]["title"] == "搜索测试面霜" and hit["document"]["everything"].startswith("seen ")  # the plugin's field, merged
+
+
 # ---------------------------------------------------------------- commerce
 
 async def product_with_sku(runtime: Any, make_product: Any, sku_prefix: str, brand: str = "hooks-brand", **kwargs: Any) -> Any:

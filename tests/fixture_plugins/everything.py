@@ -365,3 +365,35 @@ def commission_policy(context: Any) -> Any:
     with CALLS._lock:
         POLICY_SEEN[context.order_line_id] = context
     return POLICY_FOR.get(context.variant_id)
+
+
+# search: an index of this plugin's own ("everything_tips"), from a dict the tests fill,
+# and a field it adds to every product document
+TIPS: dict[str, tuple[str, int]] = {}  # id -> (text, version)
+
+
+@hookimpl
+def register_search_indexes() -> list[Any]:
+    from core.search.base import SearchIndex, Sort
+
+    async def load(session: Any, runtime: Any, ids: list[str]) -> dict[str, Any]:
+        return {i: (i, *TIPS[i]) for i in ids if i in TIPS}
+
+    async def ids(session: Any, runtime: Any, after: str | None, limit: int) -> list[str]:
+        return sorted(i for i in TIPS if after is None or i > after)[:limit]
+
+    return [SearchIndex(
+        name="everything_tips", searchable=("text",), filterable={"length": "int"}, sortable=("length",),
+        sorts={"shortest": Sort("length", descending=False)}, load=load, ids=ids, suggest="text",
+        events={EVENT_TYPE: lambda payload: payload.get("tip_ids", ())},
+    )]
+
+
+@hookimpl
+def search_document(index: str, obj: Any, runtime: Runtime) -> dict[str, Any] | None:
+    if index == "everything_tips":
+        tip_id, text, version = obj
+        return {"version": version, "text": text, "length": len(text)}
+    if index == "products":
+        return {"everything": f"seen {obj.slug}"}
+    return None
