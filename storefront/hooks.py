@@ -18,10 +18,12 @@ def register_routes(surface: str) -> list[Any]:
     from core.auth.pages import make_auth_controller
     from storefront.commerce import CommercePages
     from storefront.pages import StorefrontPages
+    from storefront.search import SearchPage
 
     return [
         StorefrontPages,
         CommercePages,
+        SearchPage,
         make_auth_controller(path="/", template_dir="storefront", landing="/"),
         create_static_files_router(path="/static/storefront", directories=[HERE / "static"], include_in_schema=False, opt={"skip_session": True}),
     ]
