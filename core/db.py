@@ -160,7 +160,11 @@ async def refresh_planner_statistics(db: Database, *, min_rows: int = 1000, fact
     if not db.is_sqlite:
         return []
     async with db.engine.connect() as conn:  # a reader: a deferred transaction takes no lock
-        names = (await conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version'")).scalars().all()
+        # ordinary rowid tables only: WITHOUT ROWID tables have no max(rowid), and the
+        # shadow tables of full-text indexes (search) are FTS5's business
+        names = (await conn.exec_driver_sql(
+            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND wr = 0 AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version'"
+        )).scalars().all()
         known: dict[str, int] = {}
         if (await conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is not None:
             for table, stat in await conn.exec_driver_sql("SELECT tbl, stat FROM sqlite_stat1"):
