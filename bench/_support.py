@@ -190,6 +190,25 @@ def run_checked(cmd: list[str], env: dict[str, str], what: str, timeout: float =
     return proc.stdout
 
 
+def make_runtime(var_dir: Path, url: str, secret: str):  # noqa: ANN201
+    """An in-process runtime on the benchmark's database (no Redis, no job worker)."""
+    from core.runtime import create_runtime
+    from core.settings import Settings
+
+    settings = Settings(var_dir=var_dir, database_url=url, redis_url=None, secret_key=secret, plugins_disabled="", inprocess_worker=False)
+    return create_runtime(settings)
+
+
+async def insert_rows(conn, table_, rows: list[dict], chunk: int = 5_000) -> int:  # noqa: ANN001
+    """Multi-row INSERTs (Core executemany) in chunks; returns the rows written."""
+    from sqlalchemy import insert
+
+    stmt = insert(table_)
+    for i in range(0, len(rows), chunk):
+        await conn.execute(stmt, rows[i : i + chunk])
+    return len(rows)
+
+
 def db_upgrade(env: dict[str, str]) -> None:
     run_checked([*zhongcao_cli(), "db", "upgrade"], env, "`zhongcao db upgrade`")
 

@@ -88,6 +88,8 @@ from _support import (
     fmt_ms,
     free_port,
     has_module,
+    insert_rows,
+    make_runtime,
     percentile,
     print_conditions,
     table,
@@ -155,14 +157,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_runtime(var_dir: Path, url: str, secret: str):  # noqa: ANN201
-    from core.runtime import create_runtime
-    from core.settings import Settings
-
-    settings = Settings(var_dir=var_dir, database_url=url, redis_url=None, secret_key=secret, plugins_disabled="", inprocess_worker=False)
-    return create_runtime(settings)
-
-
 # --------------------------------------------------------------------------- fixture
 
 
@@ -204,15 +198,6 @@ def _cum(weights: list[float]) -> list[float]:
 
 def _pick(rng: random.Random, population: list[int], cum: list[float]) -> int:
     return population[bisect_right(cum, rng.random() * cum[-1]) if cum[-1] > 0 else rng.randrange(len(population))]
-
-
-async def insert_rows(conn, table_, rows: list[dict], chunk: int = 5_000) -> int:  # noqa: ANN001
-    from sqlalchemy import insert
-
-    stmt = insert(table_)
-    for i in range(0, len(rows), chunk):
-        await conn.execute(stmt, rows[i : i + chunk])
-    return len(rows)
 
 
 def write_shared_image(media_dir: Path) -> tuple[int, int]:
