@@ -38,6 +38,13 @@ class Base(DeclarativeBase):
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias, so autoincrement works) on SQLite.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value: Any) -> bool:
+    """Could be a row id (a positive BIGINT): anything else is "not found" without a query
+    (a huge number would overflow the driver's parameter, a bool is not an id)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 class IdMixin:

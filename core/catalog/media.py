@@ -31,7 +31,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 
 from core.catalog.models import Product, ProductMedia
-from core.catalog.service import _clean_text, _valid_id, get_owned_product, product_changed
+from core.catalog.service import _clean_text, get_owned_product, product_changed
+from core.db import valid_id
 from core.errors import DomainError, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ async def add_product_media(
 
 
 async def get_owned_media(session: AsyncSession, actor: Actor | None, media_id: int) -> ProductMedia:
-    media = await session.get(ProductMedia, media_id) if _valid_id(media_id) else None
+    media = await session.get(ProductMedia, media_id) if valid_id(media_id) else None
     if media is None:
         raise NotFound(f"no media {media_id}")
     try:

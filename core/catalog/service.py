@@ -39,6 +39,7 @@ from core.catalog.models import (
     Variant,
     VariantPrice,
 )
+from core.db import valid_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import mark_changed, record_event
 from core.money import validate_currency
@@ -53,7 +54,6 @@ PRODUCT_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
 SKU_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REGION_RE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
-MAX_ID = 2**63 - 1
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 32
 MAX_OPTION_NAMES = 3
@@ -76,10 +76,6 @@ _UNSET: Any = object()  # "leave as it is" for update functions, where None may 
 
 
 # ---------------------------------------------------------------- input helpers
-
-
-def _valid_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _has_control(text: str, allow_newlines: bool = False) -> bool:
@@ -308,7 +304,7 @@ async def create_category(session: AsyncSession, actor: Actor | None, *, slug: s
     name = _clean_text(name, "name", 120)
     position = _int(position, "position", maximum=MAX_POSITION)
     if parent_id is not None:
-        if not _valid_id(parent_id) or await session.get(Category, parent_id) is None:
+        if not valid_id(parent_id) or await session.get(Category, parent_id) is None:
             raise ValidationFailed(f"no parent category {parent_id}")
         parents = {c.id: c.parent_id for c in await _all_categories(session)}
         if len(_depth_and_ancestors(parents, parent_id)) >= MAX_CATEGORY_DEPTH:
@@ -326,7 +322,7 @@ async def update_category(
 ) -> Category:
     """Rename, reorder or move a category; a move under itself or a descendant is refused."""
     require_staff(actor)
-    category = await session.get(Category, category_id) if _valid_id(category_id) else None
+    category = await session.get(Category, category_id) if valid_id(category_id) else None
     if category is None:
         raise NotFound(f"no category {category_id}")
     changes: dict[str, Any] = {}
@@ -336,7 +332,7 @@ async def update_category(
         changes["position"] = _int(position, "position", maximum=MAX_POSITION)
     if parent_id is not _UNSET and parent_id != category.parent_id:
         if parent_id is not None:
-            if not _valid_id(parent_id):
+            if not valid_id(parent_id):
                 raise ValidationFailed(f"no parent category {parent_id}")
             parents = {c.id: c.parent_id for c in await _all_categories(session)}
             if parent_id not in parents:
@@ -517,7 +513,7 @@ async def list_brand_products(
 async def get_owned_product(session: AsyncSession, actor: Actor | None, product_id: int, *, for_update: bool = False) -> Product:
     """A product of the actor's brand, or NotFound (also for other brands' products)."""
     actor = require_actor(actor)
-    product = await session.get(Product, product_id, with_for_update=for_update) if _valid_id(product_id) else None
+    product = await session.get(Product, product_id, with_for_update=for_update) if valid_id(product_id) else None
     if product is None or not can_act_for_brand(actor, product.brand_id):
         raise NotFound(f"no product {product_id}")
     return product
@@ -535,7 +531,7 @@ async def get_owned_product_view(session: AsyncSession, actor: Actor | None, pro
 async def _check_category(session: AsyncSession, category_id: Any) -> int | None:
     if category_id is None:
         return None
-    if not _valid_id(category_id) or await session.get(Category, category_id) is None:
+    if not valid_id(category_id) or await session.get(Category, category_id) is None:
         raise ValidationFailed(f"no category {category_id}")
     return category_id
 
@@ -666,7 +662,7 @@ async def get_owned_variant(session: AsyncSession, actor: Actor | None, variant_
     """A variant of the actor's brand (and its product), or NotFound."""
     actor = require_actor(actor)
     row = None
-    if _valid_id(variant_id):
+    if valid_id(variant_id):
         query = select(Variant, Product).join(Product, Product.id == Variant.product_id).where(Variant.id == variant_id)
         if for_update:
             query = query.with_for_update(of=Product)  # serialises variant changes per product

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from core.db import dialect_insert, utcnow
+from core.db import dialect_insert, utcnow, valid_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import record_event
 from plugins.notes.models import (
@@ -69,7 +69,6 @@ SHARES = Share.__table__
 IMPRESSIONS = Impression.__table__
 PROFILES = NotesProfile.__table__
 
-MAX_ID = 2**63 - 1
 DEFAULT_BOARD = "Saved"  # where a collect without a board goes; the owner may rename it
 MAX_BOARD_NAME = 40
 MAX_BOARDS = 200
@@ -86,10 +85,6 @@ ENGAGEMENT_EVENT_TYPES = {
     "note.shared": "A user shared a note through a channel (payload: note_id, user_id, author_user_id, channel).",
     "comment.added": "A comment or reply became visible on a note (payload: comment_id, note_id, parent_id, user_id, author_user_id).",
 }
-
-
-def _valid_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _keep_updated_at() -> dict[str, Any]:
@@ -118,7 +113,7 @@ async def engageable_note(session: AsyncSession, viewer_id: int | None, note_id:
     """A published note that is public or the viewer's own; anything else (missing,
     draft, scheduled, hidden by moderation, deleted, someone else's private note) is 404."""
     row = None
-    if _valid_id(note_id):
+    if valid_id(note_id):
         query = select(NOTES.c.id, NOTES.c.author_user_id, NOTES.c.status, NOTES.c.visibility).where(NOTES.c.id == note_id)
         row = (await session.execute(query.with_for_update() if lock else query)).first()
     if row is None or row.status != NoteStatus.PUBLISHED or (row.visibility != Visibility.PUBLIC and row.author_user_id != viewer_id):
@@ -211,7 +206,7 @@ def _board_name(name: Any) -> str:
 async def own_board(session: AsyncSession, owner_id: int, board_id: int, *, lock: bool = False) -> Board:
     """One of the owner's boards; another user's board id is 404, exactly like a missing one."""
     board = None
-    if _valid_id(board_id):
+    if valid_id(board_id):
         query = select(Board).where(Board.id == board_id, Board.owner_user_id == owner_id)
         board = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if board is None:
@@ -370,7 +365,7 @@ async def list_boards(session: AsyncSession, owner_id: int, viewer_id: int | Non
 
 async def readable_board(session: AsyncSession, board_id: int, viewer_id: int | None) -> Board:
     """A public board, or the viewer's own private one; otherwise 404."""
-    board = await session.get(Board, board_id) if _valid_id(board_id) else None
+    board = await session.get(Board, board_id) if valid_id(board_id) else None
     if board is None or (board.private and board.owner_user_id != viewer_id):
         raise NotFound("no such board")
     return board
@@ -417,7 +412,7 @@ def _comment_text(body: Any) -> str:
 
 
 async def _comment_row(session: AsyncSession, comment_id: int, *, lock: bool = False) -> Any:
-    if not _valid_id(comment_id):
+    if not valid_id(comment_id):
         return None
     query = select(COMMENTS).where(COMMENTS.c.id == comment_id)
     return (await session.execute(query.with_for_update() if lock else query)).first()
@@ -616,7 +611,7 @@ class CommentView:
 async def readable_note(session: AsyncSession, viewer_id: int | None, note_id: int) -> NoteRef:
     """For reading (comments): not deleted, and published + public unless it is the viewer's own."""
     row = None
-    if _valid_id(note_id):
+    if valid_id(note_id):
         row = (await session.execute(select(NOTES.c.id, NOTES.c.author_user_id, NOTES.c.status, NOTES.c.visibility).where(NOTES.c.id == note_id))).first()
     if row is None or row.status == NoteStatus.DELETED:
         raise NotFound("no such note")
@@ -844,7 +839,7 @@ async def record_impressions(runtime: Runtime, user_id: int | None, note_ids: li
     """A viewer was shown these notes' cards. Buffered in process, never a write per card:
     flushed in batches by the timer (`start_impression_timer`), when the buffer grows or
     ages, and at shutdown. An anonymous viewer (`user_id` None) only counts on the note."""
-    ids = [n for n in note_ids if _valid_id(n)]
+    ids = [n for n in note_ids if valid_id(n)]
     if not ids:
         return
     buffer = impression_buffer(runtime)

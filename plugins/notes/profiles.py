@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.auth.models import User
 from core.campaigns import profiles as creator_profiles
-from core.db import dialect_insert, utcnow
+from core.db import dialect_insert, utcnow, valid_id
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import record_event
 from plugins.notes.models import Follow, NotesProfile
@@ -60,7 +60,6 @@ async def profile_by_handle(session: AsyncSession, handle: str) -> NotesProfile 
 
 HANDLE_RE = creator_profiles.HANDLE_RE  # one rule for handles: a creator's notes handle is their creator handle
 DEFAULT_HANDLE_RE = re.compile(r"^u\d+$")  # `u<id>` belongs to user <id>: ensure_profile falls back on it
-MAX_ID = 2**63 - 1
 MAX_BIO = 500
 PROFILES = NotesProfile.__table__
 FOLLOWS = Follow.__table__
@@ -152,7 +151,7 @@ async def profile_or_404(session: AsyncSession, handle: str, *, create: bool = F
     profile = await profile_by_handle(session, handle) if isinstance(handle, str) and len(handle) <= 40 else None
     if profile is None and isinstance(handle, str) and DEFAULT_HANDLE_RE.match(handle.lower()) and len(handle) < 20:
         user_id = int(handle[1:])
-        user = await session.get(User, user_id) if 1 <= user_id <= MAX_ID else None
+        user = await session.get(User, user_id) if valid_id(user_id) else None
         if user is not None and user.is_active and await session.get(NotesProfile, user_id) is None:
             if create:
                 return await ensure_profile(session, user_id)
