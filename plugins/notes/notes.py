@@ -37,7 +37,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from core.auth.permissions import Actor, require_actor
 from core.campaigns.attribution import EARNING_STATUSES  # a collaboration "accepted or later"
 from core.catalog.models import Brand, Product, ProductStatus, Variant
-from core.db import dialect_insert, utcnow
+from core.db import dialect_insert, utcnow, valid_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import mark_changed, record_event
 from plugins.notes.models import (
@@ -477,8 +477,9 @@ async def refresh_disclosure(session: AsyncSession, author_user_id: int, brand_i
 # ---------------------------------------------------------------- counters
 
 
-def is_visible(note: Note) -> bool:
-    """Readable by others: published and public (`readable_by_anyone` in SQL)."""
+def is_visible(note: Any) -> bool:
+    """Readable by others: published and public (`readable_by_anyone` in SQL). `note`:
+    anything with a note's status and visibility (a row, a read model's live row)."""
     return note.status == NoteStatus.PUBLISHED and note.visibility == Visibility.PUBLIC
 
 
@@ -510,12 +511,8 @@ async def _move_counts(session: AsyncSession, note: Note, *, was_visible: bool, 
 # ---------------------------------------------------------------- reading, with ownership
 
 
-def _valid_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
 async def _load(session: AsyncSession, note_id: int, *, lock: bool = False) -> Note | None:
-    if not _valid_id(note_id):
+    if not valid_id(note_id):
         return None
     query = select(Note).where(Note.id == note_id)
     if lock:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from core.auth.models import User
 from core.catalog.media import media_url
+from core.db import valid_id
 from core.errors import NotFound
 from core.catalog.models import Brand, Product, ProductMedia, ProductStatus, Variant, VariantPrice
 from plugins.notes import notes as svc
@@ -233,15 +234,13 @@ async def public_note(runtime: Runtime, note_id: int, viewer: Actor | None) -> N
     document), with the visibility, the counters and the author read live (one
     statement, reused for `live_seconds()`). The author and staff get the full answer,
     read afresh (moderation, protection)."""
-    from plugins.notes.models import NoteStatus, Visibility
-
-    if not isinstance(note_id, int) or not 0 < note_id < 2**63:
+    if not valid_id(note_id):
         raise NotFound("no such note")
     async with runtime.db.read_session() as session:
         row = await _live_row(session, runtime, note_id)
         if row is not None and viewer is not None and (viewer.user_id == row.author_user_id or viewer.is_staff):
             return await note_out(session, runtime, await svc.readable_note(session, viewer, note_id), viewer)
-        if row is None or row.status != NoteStatus.PUBLISHED or row.visibility != Visibility.PUBLIC:
+        if row is None or not svc.is_visible(row):
             raise NotFound("no such note")
 
         async def build() -> NoteOut:
