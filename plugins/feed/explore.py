@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy import select, update
 
 from core.db import utcnow
@@ -203,24 +204,25 @@ async def refill(runtime: Runtime, session_id: int, *, needed_size: int) -> None
         fs = (await write.execute(query)).scalar_one_or_none()
         if fs is None or fs.size != size:
             return  # another request appended this batch
-        rows = _card_rows(session_id, size, result.placed)
-        if rows:
-            await write.execute(SessionCard.__table__.insert(), rows)
-        await write.execute(
-            update(FeedSession).where(FeedSession.id == session_id).values(size=size + len(rows), batches=batches + 1, exhausted=not rows, refilled_at=now)
-        )
+        await _append_batch(write, session_id, size, batches, result.placed, now)
         await write.commit()
 
 
-def _card_json(card: FeedCard) -> dict[str, Any]:
-    import msgspec
+async def _append_batch(write: AsyncSession, session_id: int, size: int, batches: int, placed: list[Placed], now: datetime) -> None:
+    """Write a ranked batch after the session's `size` cards (none: the session is exhausted)."""
+    rows = _card_rows(session_id, size, placed)
+    if rows:
+        await write.execute(SessionCard.__table__.insert(), rows)
+    await write.execute(
+        update(FeedSession).where(FeedSession.id == session_id).values(size=size + len(rows), batches=batches + 1, exhausted=not rows, refilled_at=now)
+    )
 
+
+def _card_json(card: FeedCard) -> dict[str, Any]:
     return msgspec.to_builtins(card)
 
 
 def _card_from_json(data: dict[str, Any], source: str) -> FeedCard:
-    import msgspec
-
     return _with_source(msgspec.convert(data, FeedCard), source)
 
 
@@ -244,9 +246,7 @@ async def open_session(runtime: Runtime, viewer_id: int | None, lat_e6: int | No
         first = result.placed[: head + head // 4]  # a few spare, should some be unreadable by now
         notes = await note_cards(read, [p.scored.stats.note_id for p in first if p.scored is not None])
     async with runtime.db.session() as write:
-        if result.placed:
-            await write.execute(SessionCard.__table__.insert(), _card_rows(session_id, 0, result.placed))
-        await write.execute(update(FeedSession).where(FeedSession.id == session_id).values(size=len(result.placed), batches=1, exhausted=not result.placed))
+        await _append_batch(write, session_id, 0, 0, result.placed, now)
         await write.commit()
     items: list[FeedCard] = []
     position = 0
@@ -264,8 +264,6 @@ async def open_session(runtime: Runtime, viewer_id: int | None, lat_e6: int | No
 
 
 def _with_source(card: FeedCard, source: str) -> FeedCard:
-    import msgspec
-
     return msgspec.structs.replace(card, source=source)
 
 
