@@ -49,6 +49,7 @@ async def load_products(session: AsyncSession, runtime: Runtime, ids: list[str])
         Variant,
         VariantPrice,
     )
+    from core.catalog.service import _depth_and_ancestors
     from core.inventory.models import StockLevel
 
     wanted = [int(i) for i in ids if i.isdigit()]
@@ -78,13 +79,10 @@ async def load_products(session: AsyncSession, runtime: Runtime, ids: list[str])
     )).all():  # fmt: skip
         images.setdefault(pid, media_url(path))
     categories = {c.id: c for c in (await session.execute(select(Category))).scalars()}
+    parents = {cid: c.parent_id for cid, c in categories.items()}
     out: dict[str, ProductSource] = {}
     for product, brand_slug, brand_name in rows:
-        chain = []
-        cid = product.category_id
-        while cid is not None and cid in categories and len(chain) < 10:
-            chain.append((categories[cid].slug, categories[cid].name))
-            cid = categories[cid].parent_id
+        chain = [(categories[cid].slug, categories[cid].name) for cid in _depth_and_ancestors(parents, product.category_id) if cid in categories]
         changed, price = per_product.get(product.id, (None, None))
         stamps = [product.updated_at] + ([changed] if changed is not None else [])
         out[str(product.id)] = ProductSource(
