@@ -155,10 +155,10 @@ def search_reindex(index: str | None) -> None:
     keep working on the old one meanwhile, and live changes reach both."""
     import time
 
-    from core.search.service import UnknownIndex, search_service
+    from core.search.service import UnknownIndex
 
     runtime = _runtime()
-    service = search_service(runtime)
+    service = runtime.search
     names = [index] if index else list(service.indexes)
 
     async def run() -> None:
@@ -178,10 +178,8 @@ def search_reindex(index: str | None) -> None:
 @search.command("status")
 def search_status() -> None:
     """Each index: its backend, the physical index that answers, documents, queued changes."""
-    from core.search.service import search_service
-
     runtime = _runtime()
-    service = search_service(runtime)
+    service = runtime.search
 
     async def run() -> None:
         for st in await service.status():
@@ -196,10 +194,8 @@ def search_status() -> None:
 @search.command("drain")
 def search_drain() -> None:
     """Index every queued change now (the search.drain job does it in the background)."""
-    from core.search.service import search_service
-
     runtime = _runtime()
-    service = search_service(runtime)
+    service = runtime.search
 
     async def run() -> int:
         total = 0
@@ -254,9 +250,7 @@ async def seed(runtime) -> None:  # noqa: ANN001
             if inspect.isawaitable(result):
                 await result
         await session.commit()
-    from core.search.service import search_service
-
-    service = search_service(runtime)
+    service = runtime.search
     for name in service.indexes:  # the demo's data searchable at once
         await service.rebuild(name)
 

@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core.db import Base, Database
-from core.events import CORE_JOBS, PENDING_KEY, Relay
+from core.events import CHANGED_KEY, CORE_JOBS, PENDING_KEY, Relay, record_changes
 from core.jobs import Jobs, make_broker
 from core.readmodel import ReadModels, RedisInvalidation, watch_session_class
 from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, build_plugin_manager
@@ -130,8 +130,6 @@ class Runtime:
         return db
 
     def _record_changes(self, session: Session) -> None:
-        from core.events import record_changes
-
         record_changes(session, self)
 
     def _after_commit(self, session: Session) -> None:
@@ -201,8 +199,6 @@ def due_periodic_jobs(periodic: dict[str, float], last_sent: dict[str, float], n
 
 
 def _forget_events(session: Session) -> None:
-    from core.events import CHANGED_KEY
-
     session.info.pop(PENDING_KEY, None)
     session.info.pop(CHANGED_KEY, None)
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from core import forms
 from core.catalog.models import Brand, Category
 from core.errors import ValidationFailed
-from core.search.api import parse_query
+from core.search.api import filter_values, parse_query
 from core.search.base import MAX_PAGE_DEPTH, SearchResult
 from core.web import render
 
@@ -60,8 +60,7 @@ WITHIN = (("", "Any time"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
 
 
 def _values(params: dict[str, list[str]], name: str) -> list[str]:
-    """A filter's values as parse_query reads them (repeated or comma-separated)."""
-    return [p.strip() for v in params.get(name, []) for p in v.split(",") if p.strip()]
+    return filter_values(params.get(name, []))
 
 
 def _minor(raw: str, currency: str) -> int:
@@ -170,8 +169,7 @@ class SearchPage(Controller):
             ctx["error"] = exc.detail
             return await render(request, "storefront/search.html", ctx, status_code=422)
         result = await runtime.search.search(tab.index, query)
-        pages = -(-result.total // PER_PAGE)
-        last_page = min(pages, MAX_PAGE_DEPTH // PER_PAGE)
+        last_page = min(result.pages, MAX_PAGE_DEPTH // PER_PAGE)
         ctx.update(
             result=result, page=query.page, sort=query.sort, params=params,
             sorts=[(name, SORT_LABELS.get(name, name)) for name in index.sort_names],

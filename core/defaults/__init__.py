@@ -117,9 +117,7 @@ def register_jobs() -> list[Job]:
         await approve_due(runtime)
 
     async def drain_search(runtime: Runtime) -> None:
-        from core.search.service import search_service
-
-        await search_service(runtime).drain()
+        await runtime.search.drain()
 
     async def planner_statistics(runtime: Runtime) -> None:
         from core.db import refresh_planner_statistics
@@ -182,9 +180,7 @@ def search_document(index: str, obj: Any, runtime: Runtime) -> dict[str, Any] | 
 
 @hookimpl
 async def handle_event(event: Event, runtime: Runtime) -> None:
-    from core.search.service import search_service
-
-    await search_service(runtime).on_event(event)  # documents the event names: queued for the search.drain job
+    await runtime.search.on_event(event)  # documents the event names: queued for the search.drain job
     if event.type == "payment.late_success":
         from core.payments.service import refund_late_payment
 

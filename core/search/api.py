@@ -25,7 +25,7 @@ from core.search.base import (
     SearchQuery,
     check_filter,
 )
-from core.search.service import UnknownIndex, search_service
+from core.search.service import UnknownIndex
 
 RESERVED = {"q", "sort", "page", "per_page", "facets", "highlight"}
 
@@ -58,9 +58,9 @@ class SuggestOut(msgspec.Struct):
 
 def _index(runtime: Runtime, name: str) -> SearchIndex:
     try:
-        return search_service(runtime).index(name)
+        return runtime.search.index(name)
     except UnknownIndex:
-        raise NotFound(f"no search index {name!r}", extra={"indexes": sorted(search_service(runtime).indexes)}) from None
+        raise NotFound(f"no search index {name!r}", extra={"indexes": sorted(runtime.search.indexes)}) from None
 
 
 def _int(name: str, raw: str, *, low: int, high: int) -> int:
@@ -81,6 +81,11 @@ def _time(name: str, raw: str) -> int:
     except ValueError:
         raise ValidationFailed(f"{name} must be a date, a datetime or seconds since the epoch", extra={"fields": {name: "not a time"}}) from None
     return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
+
+
+def filter_values(values: list[str]) -> list[str]:
+    """A filter parameter's values: repeated and/or comma-separated, blanks dropped."""
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 def parse_query(index: SearchIndex, params: dict[str, list[str]]) -> SearchQuery:
@@ -104,7 +109,7 @@ def parse_query(index: SearchIndex, params: dict[str, list[str]]) -> SearchQuery
         if kind is None or kind in ("int", "time"):
             allowed = sorted([f for f, k in index.filterable.items() if k not in ("int", "time")] + [f"{f}_{e}" for f in index.ranges for e in ("min", "max")])
             raise ValidationFailed(f"unknown filter field {name!r}", extra={"fields": {name: "unknown"}, "filters": allowed})
-        parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+        parts = filter_values(values)
         if not parts or len(parts) > 50:
             raise ValidationFailed(f"{name}: give 1 to 50 values", extra={"fields": {name: "empty or too many"}})
         if kind == "bool":
@@ -145,10 +150,9 @@ class SearchController(Controller):
         the index's sorts (listed in the answer). Filters: see the module docs."""
         declared = _index(runtime, index)
         query = parse_query(declared, {k: list(v) for k, v in request.query_params.dict().items()})
-        result = await search_service(runtime).search(index, query)
-        pages = (result.total + query.per_page - 1) // query.per_page
+        result = await runtime.search.search(index, query)
         return SearchOut(
-            index=index, q=query.q, sort=query.sort, total=result.total, page=query.page, per_page=query.per_page, pages=pages,
+            index=index, q=query.q, sort=query.sort, total=result.total, page=query.page, per_page=query.per_page, pages=result.pages,
             hits=[HitOut(id=h.id, document=h.document, highlights=h.highlights) for h in result.hits],
             facets=result.facets, sorts=list(declared.sort_names), typo_tolerant=result.typo_tolerant,
         )
@@ -159,7 +163,7 @@ class SearchController(Controller):
         _index(runtime, index)
         if not 1 <= limit <= 20:
             raise ValidationFailed("limit must lie within 1..20", extra={"fields": {"limit": "out of range"}})
-        return SuggestOut(index=index, q=q, suggestions=await search_service(runtime).suggest(index, q, limit))
+        return SuggestOut(index=index, q=q, suggestions=await runtime.search.suggest(index, q, limit))
 
 
 SEARCH_CONTROLLERS = [SearchController]

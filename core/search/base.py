@@ -171,6 +171,10 @@ class SearchResult:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> value -> count, most first
     typo_tolerant: bool = False  # True when the backend matched with typos allowed
 
+    @property
+    def pages(self) -> int:
+        return -(-self.total // self.per_page) if self.per_page > 0 else 0
+
 
 # ---------------------------------------------------------------- the backend interface
 

@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +75,7 @@ class SearchService:
                     raise PluginError(f"plugin {plugin!r}: hook register_search_indexes: index {index.name!r} needs load and ids")
                 if index.name in self.indexes:
                     raise PluginError(f"plugin {plugin!r}: hook register_search_indexes: index {index.name!r} already declared by {self.indexes[index.name].owner!r}")
-                self.indexes[index.name] = _with_owner(index, plugin)
+                self.indexes[index.name] = replace(index, owner=plugin)
         self._backend: SearchBackend | None = None
         self._aliases: dict[str, tuple[float, str, str | None]] = {}  # name -> (until, physical, building)
 
@@ -344,22 +344,12 @@ class SearchService:
         self._aliases.clear()
 
     async def ensure_indexes(self) -> None:
-        """Create each declared index that has none yet (start-up); its documents are queued."""
+        """Create each declared index that has none yet (filled at once when small, else
+        through the queue)."""
         for index in self.indexes.values():
             await self._alias(index)
-
-
-def _with_owner(index: SearchIndex, owner: str) -> SearchIndex:
-    from dataclasses import replace
-
-    return replace(index, owner=owner)
 
 
 def _physical_name(name: str, generation: int) -> str:
     """Unique per build, so a build never meets the leftovers of another."""
     return f"{name}_{generation}_{secrets.token_hex(3)}"
-
-
-def search_service(runtime: Runtime) -> SearchService:
-    """The runtime's search service."""
-    return runtime.search
