@@ -160,15 +160,17 @@ async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins
         yield runtime
     finally:
         await runtime.stop()
-        await runtime.search.drop_all()  # the backends' own tables are not emptied with the models'
         # a connection a stopped job or relay abandoned mid-statement keeps its lock until
         # it is finalized: if the tables cannot be emptied at once, collect it and retry
         # (a full gc costs ~0.2 s, so only when needed; the root cause is connections of
-        # the worker thread's own loop, not yet disposed)
+        # the worker thread's own loop, not yet disposed). Search indexes live in tables
+        # of their own, not emptied with the models': they are dropped (idempotent).
         try:
+            await runtime.search.drop_all()
             await empty_tables(runtime, wait_ms=500)
         except Exception:  # noqa: BLE001 - locked: sqlite OperationalError, postgres LockNotAvailable
             gc.collect()
+            await runtime.search.drop_all()
             await empty_tables(runtime)
         await runtime.dispose_loop_databases()
 
