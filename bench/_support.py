@@ -29,12 +29,13 @@ from http_overhead import (  # noqa: F401 - re-exported for the bench scripts
     BenchError,
     ServerProcess,
     base_env,
-    free_port,
     fmt_ms,
+    free_port,
     has_module,
     tail,
     tail_text,
     version_of,
+    write_json,
     zhongcao_cli,
 )
 

@@ -59,7 +59,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from _support import (
     ADDRESS,
     PG_DB_PREFIX,
@@ -79,6 +78,7 @@ from _support import (
     print_conditions,
     table,
     tail,
+    write_json,
     zhongcao_env,
     zhongcao_server,
 )
@@ -605,10 +605,7 @@ def main(argv: list[str] | None = None) -> int:
             "percentiles_ms": {name: {f"p{p}": percentile(v, p) for p in (50, 95, 99, 100)} for name, v in [("complete", stats.total_ms), ("checkout+pay", stats.ckpay_ms), *stats.step_ms.items()]},
         })  # fmt: skip
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
-        print(f"\nJSON written to {out}")
+        write_json(args.json, summary)
     failed = problems or (any(s.errors for s in all_runs) if not args.sweep else False)
     return 1 if failed else 0
 

@@ -57,7 +57,6 @@ import contextlib
 import contextvars
 import cProfile
 import functools
-import json
 import os
 import pstats
 import random
@@ -94,6 +93,7 @@ from _support import (
     print_conditions,
     table,
     tail,
+    write_json,
     zhongcao_env,
     zhongcao_server,
 )
@@ -1213,10 +1213,7 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         report(results, args)
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(to_json(results, cond), indent=2, ensure_ascii=False, default=str) + "\n")
-        print(f"\nJSON written to {out}")
+        write_json(args.json, to_json(results, cond))
     return 1 if failed else 0
 
 

@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
-
 from _support import (
     ADDRESS,
     PG_DB_PREFIX,
@@ -55,6 +54,7 @@ from _support import (
     print_conditions,
     table,
     tail,
+    write_json,
     zhongcao_env,
     zhongcao_server,
 )
@@ -320,10 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "OK: exactly the stock was sold, nothing oversold, counters add up" if not r.problems else "WRONG: " + "; ".join(r.problems)
             print(f"{r.backend}, {r.workers} worker(s): {verdict}")
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"conditions": cond, "runs": [asdict(r) for r in runs]}, indent=2, ensure_ascii=False) + "\n")
-        print(f"\nJSON written to {out}")
+        write_json(args.json, {"conditions": cond, "runs": [asdict(r) for r in runs]})
     return 1 if failed or any(r.problems for r in runs) else 0
 
 

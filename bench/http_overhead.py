@@ -647,6 +647,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def write_json(path: str, data: object) -> None:
+    """The run's figures as JSON (`--json PATH`)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    print(f"\nJSON written to {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -695,17 +703,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Target zhongcao /health >= {HEALTH_TARGET:.2f}x bare on {server}: n/a ({h.status}: {h.note})")
 
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(
-            json.dumps(
-                {"conditions": cond, "target": {"health_min_ratio": HEALTH_TARGET}, "results": [asdict(r) for r in results], "runs": [asdict(r) for r in runs]},
-                indent=2,
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
-        print(f"\nJSON written to {out}")
+        write_json(args.json, {"conditions": cond, "target": {"health_min_ratio": HEALTH_TARGET}, "results": [asdict(r) for r in results], "runs": [asdict(r) for r in runs]})
     failed = failed or any(r.status == "error" for r in results)
     return 1 if failed else 0
 

@@ -46,6 +46,7 @@ from _support import (
     print_conditions,
     run_checked,
     table,
+    write_json,
     zhongcao_cli,
     zhongcao_env,
     zhongcao_server,
@@ -165,10 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "PASS" if r >= TARGET else "MISS"
     print(f"Target product detail >= {TARGET:.2f}x bare: {verdict} ({r:.2f}x)")
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"conditions": cond, "target": TARGET, "verdict": verdict, "runs": [asdict(x) for x in runs]}, indent=2, ensure_ascii=False) + "\n")
-        print(f"\nJSON written to {out}")
+        write_json(args.json, {"conditions": cond, "target": TARGET, "verdict": verdict, "runs": [asdict(x) for x in runs]})
     return 0
 
 
