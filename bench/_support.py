@@ -79,10 +79,11 @@ class PostgresServer:
     crash-safe, as with SQLite's synchronous=NORMAL in WAL mode.
     """
 
-    def __init__(self, *, durable: bool = False, max_connections: int = 200) -> None:
+    def __init__(self, *, durable: bool = False, max_connections: int = 200, shared_buffers: str | None = None) -> None:
         self.bin = pg_bin_dir()
         self.durable = durable
         self.max_connections = max_connections
+        self.shared_buffers = shared_buffers  # None: PostgreSQL's default (128MB)
         self.dir: Path | None = None
         self.port: int | None = None
         self.version = "?"
@@ -91,6 +92,8 @@ class PostgresServer:
     @property
     def settings_line(self) -> str:
         s = f"max_connections={self.max_connections}"
+        if self.shared_buffers:
+            s += f" shared_buffers={self.shared_buffers}"
         if not self.durable:
             s += " fsync=off synchronous_commit=off full_page_writes=off"
         return s
@@ -120,6 +123,8 @@ class PostgresServer:
         if proc.returncode != 0:
             raise BenchError(f"initdb failed:\n{tail_text(proc.stdout + proc.stderr)}")
         opts = f"-k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections={self.max_connections}"
+        if self.shared_buffers:
+            opts += f" -c shared_buffers={self.shared_buffers}"
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         for _ in range(3):

@@ -179,6 +179,7 @@ TRANSLATIONS = {
         "Category": "分类",
         "Availability": "库存",
         "In stock only": "仅看有货",
+        "Estimated": "估计值",
         "In stock": "有货",
         "Price ({currency})": "价格（{currency}）",
         "Lowest price": "最低价",

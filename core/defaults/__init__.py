@@ -87,7 +87,7 @@ def register_event_types() -> dict[str, str]:
     return {
         "user.signed_up": "A new account was created.",
         "creator.changed": "Creator profiles changed (card, rates, audience figures): `ids` (user ids).",
-        "product.changed": "Products changed what shoppers see of them (text, status, variants, prices, media, stock received): `ids`.",
+        "product.changed": "Products changed what shoppers see of them (text, status, variants, prices, media, stock received, a location selling out or back in stock): `ids`.",
         "brand.member_added": "A user joined a brand's staff.",
         **ORDER_EVENT_TYPES,
         "order.refund_requested": "A shopper asked for a refund; the brand decides.",

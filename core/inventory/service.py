@@ -42,6 +42,23 @@ class StockSnapshot:
 MAIN_LOCATION = "默认仓 Main warehouse"
 
 
+async def stock_changed(session: AsyncSession, variant_ids: Any) -> None:
+    """Whether a product is in stock shows in search (the products index): each move
+    that takes a location's available units to zero, or back up from zero, refreshes
+    the variants' products when the transaction commits."""
+    from core.catalog.models import Variant
+    from core.catalog.service import product_changed
+
+    wanted = sorted(set(variant_ids))
+    if wanted:
+        for product_id in (await session.execute(select(Variant.product_id).where(Variant.id.in_(wanted)).distinct())).scalars():
+            product_changed(session, product_id)
+
+
+def _crossed_zero(after: int, delta: int) -> bool:
+    return after == 0 if delta < 0 else after == delta
+
+
 async def ensure_location(session: AsyncSession, brand_id: int, name: str = MAIN_LOCATION) -> StockLocation:
     location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == brand_id, StockLocation.name == name))).scalar_one_or_none()
     if location is None:
@@ -70,26 +87,24 @@ async def receive_stock(session: AsyncSession, *, variant_id: int, location_id: 
     )
     if done.rowcount != 1:
         raise OutOfStock("cannot write off more than is available")
-    from core.catalog.models import Variant
-    from core.catalog.service import product_changed
-
-    product_id = (await session.execute(select(Variant.product_id).where(Variant.id == variant_id))).scalar_one_or_none()
-    if product_id is not None:
-        product_changed(session, product_id)  # in stock or not
+    await stock_changed(session, [variant_id])  # the brand's own stock change: refreshed whatever the level
 
 
 async def create_pool(session: AsyncSession, *, name: str, variant_id: int, location_id: int, quantity: int) -> StockPool:
     """Set `quantity` units aside under `name` (campaign samples, a flash deal)."""
     if quantity <= 0:
         raise ValidationFailed("a pool needs at least one unit")
-    moved = await session.execute(
+    after = (await session.execute(
         update(StockLevel)
         .where(StockLevel.variant_id == variant_id, StockLevel.location_id == location_id, StockLevel.available >= quantity)
         .values(available=StockLevel.available - quantity)
+        .returning(StockLevel.available)
         .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
+    )).scalar_one_or_none()  # fmt: skip
+    if after is None:
         raise OutOfStock(f"fewer than {quantity} units are available to set aside")
+    if after == 0:
+        await stock_changed(session, [variant_id])
     pool = StockPool(name=name, variant_id=variant_id, location_id=location_id, available=quantity, reserved=0, committed=0)
     session.add(pool)
     await session.flush()
@@ -113,12 +128,15 @@ async def release_pool(session: AsyncSession, pool_id: int) -> int:
             update(StockPool).where(StockPool.id == pool_id, StockPool.available >= n).values(available=StockPool.available - n).execution_options(synchronize_session=False)
         )
         if took.rowcount == 1:
-            await session.execute(
+            after = (await session.execute(
                 update(StockLevel)
                 .where(StockLevel.variant_id == pool.variant_id, StockLevel.location_id == pool.location_id)
                 .values(available=StockLevel.available + n)
+                .returning(StockLevel.available)
                 .execution_options(synchronize_session=False)
-            )
+            )).scalar_one()  # fmt: skip
+            if after == n:
+                await stock_changed(session, [pool.variant_id])
             return n
     raise Conflict("the pool keeps changing; try again")
 
@@ -154,14 +172,11 @@ async def reserve(
         ).scalars().all()
         location_id = None
         for candidate in locations:  # the UPDATE decides; the list only orders the tries
-            took = await session.execute(
-                update(StockLevel)
-                .where(StockLevel.variant_id == variant_id, StockLevel.location_id == candidate, StockLevel.available >= quantity)
-                .values(available=StockLevel.available - quantity, reserved=StockLevel.reserved + quantity)
-                .execution_options(synchronize_session=False)
-            )
-            if took.rowcount == 1:
+            after = (await session.execute(_reserve_statement(), {"v": variant_id, "loc": candidate, "qty": quantity})).scalar_one_or_none()
+            if after is not None:
                 location_id = candidate
+                if after == 0:
+                    await stock_changed(session, [variant_id])
                 break
         if location_id is None:
             raise OutOfStock("not enough stock", extra={"variant_id": variant_id})
@@ -206,21 +221,25 @@ async def reserve_lines(session: AsyncSession, items: list[tuple[int, int, int]]
             for (v, q, line_id), loc in zip(items, proposed, strict=True)
         ],
     )
+    emptied = []
     for (variant_id, quantity, line_id), location_id in zip(items, proposed, strict=True):
-        took = await session.execute(_reserve_statement(), {"v": variant_id, "loc": location_id, "qty": quantity})
-        if took.rowcount == 1:
-            continue
-        for candidate, _available in levels[variant_id]:  # the proposal ran short: the UPDATE decides
-            if candidate == location_id:
-                continue
-            took = await session.execute(_reserve_statement(), {"v": variant_id, "loc": candidate, "qty": quantity})
-            if took.rowcount == 1:
-                await session.execute(
-                    update(StockHold.__table__).where(StockHold.order_line_id == line_id, StockHold.state == HoldState.ACTIVE).values(location_id=candidate)
-                )
-                break
-        else:
-            raise OutOfStock("not enough stock", extra={"variant_id": variant_id})
+        after = (await session.execute(_reserve_statement(), {"v": variant_id, "loc": location_id, "qty": quantity})).scalar_one_or_none()
+        if after is None:
+            for candidate, _available in levels[variant_id]:  # the proposal ran short: the UPDATE decides
+                if candidate == location_id:
+                    continue
+                after = (await session.execute(_reserve_statement(), {"v": variant_id, "loc": candidate, "qty": quantity})).scalar_one_or_none()
+                if after is not None:
+                    await session.execute(
+                        update(StockHold.__table__).where(StockHold.order_line_id == line_id, StockHold.state == HoldState.ACTIVE).values(location_id=candidate)
+                    )
+                    break
+            else:
+                raise OutOfStock("not enough stock", extra={"variant_id": variant_id})
+        if after == 0:
+            emptied.append(variant_id)
+    if emptied:  # rare: one more statement, after the stock rows
+        await stock_changed(session, emptied)
 
 
 @functools.cache
@@ -241,6 +260,7 @@ def _reserve_statement():  # built once, with bound parameters
         update(level)
         .where(level.c.variant_id == bindparam("v"), level.c.location_id == bindparam("loc"), level.c.available >= qty)
         .values(available=level.c.available - qty, reserved=level.c.reserved + qty)
+        .returning(level.c.available)  # what is left: zero refreshes the product in search
     )
 
 
@@ -286,8 +306,16 @@ async def _move(session: AsyncSession, hold: StockHold, *, general: bool = False
     table, where = _bucket(hold, general)
     values = {name: getattr(table, name) + delta for name, delta in deltas.items()}
     guards = [getattr(table, name) >= -delta for name, delta in deltas.items() if delta < 0]
-    moved = await session.execute(update(table).where(where, *guards).values(**values).execution_options(synchronize_session=False))
-    if moved.rowcount != 1:  # a CHECK would fail anyway; say so plainly
+    general_available = table is StockLevel and "available" in deltas
+    statement = update(table).where(where, *guards).values(**values).execution_options(synchronize_session=False)
+    moved = await session.execute(statement.returning(table.available) if general_available else statement)
+    if general_available:
+        after = moved.scalar_one_or_none()
+        if after is None:
+            raise Conflict(f"stock counters out of step for hold {hold.id}")
+        if _crossed_zero(after, deltas["available"]):
+            await stock_changed(session, [hold.variant_id])
+    elif moved.rowcount != 1:  # a CHECK would fail anyway; say so plainly
         raise Conflict(f"stock counters out of step for hold {hold.id}")
 
 

@@ -46,6 +46,7 @@ class SearchOut(msgspec.Struct):
     pages: int
     hits: list[HitOut]
     facets: dict[str, dict[str, int]]
+    facets_exact: bool  # false: the counts are estimated from a sample of the matches
     sorts: list[str]
     typo_tolerant: bool
 
@@ -154,7 +155,7 @@ class SearchController(Controller):
         return SearchOut(
             index=index, q=query.q, sort=query.sort, total=result.total, page=query.page, per_page=query.per_page, pages=result.pages,
             hits=[HitOut(id=h.id, document=h.document, highlights=h.highlights) for h in result.hits],
-            facets=result.facets, sorts=list(declared.sort_names), typo_tolerant=result.typo_tolerant,
+            facets=result.facets, facets_exact=result.facets_exact, sorts=list(declared.sort_names), typo_tolerant=result.typo_tolerant,
         )
 
     @get("/{index:str}/suggest")

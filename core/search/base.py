@@ -32,6 +32,11 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 MAX_QUERY_CHARS = 200  # longer queries are cut (Meilisearch keeps 10 words; nobody types more)
 MAX_PER_PAGE = 100
 MAX_PAGE_DEPTH = 10_000  # page * per_page beyond this answers an empty page (deep paging is a crawler's game)
+# Facet counts cost ~1-2 µs per match and facet: above this many matches the embedded
+# backends count a fixed pseudo-random sample of about this many (by a hash of the
+# document, so the same query always gets the same figures) and scale to the total;
+# `SearchResult.facets_exact` says so (as Algolia's `exhaustiveFacetsCount` does).
+FACET_SAMPLE = 2_000
 
 
 @dataclass(frozen=True)
@@ -170,10 +175,20 @@ class SearchResult:
     per_page: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> value -> count, most first
     typo_tolerant: bool = False  # True when the backend matched with typos allowed
+    facets_exact: bool = True  # False when the counts are estimated from a sample (FACET_SAMPLE)
 
     @property
     def pages(self) -> int:
         return -(-self.total // self.per_page) if self.per_page > 0 else 0
+
+
+def facet_counts(found: Mapping[str, Mapping[str, int]], total: int, sampled: int) -> tuple[dict[str, dict[str, int]], bool]:
+    """Each facet's counts, most first, and whether they are exact: counted over `sampled`
+    of the `total` matches, scaled (an estimate never says 0)."""
+    exact = sampled >= total
+    ratio = 1.0 if exact or not sampled else total / sampled
+    scaled = {f: {v: n if exact else max(1, round(n * ratio)) for v, n in c.items()} for f, c in found.items()}
+    return {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in scaled.items()}, exact
 
 
 # ---------------------------------------------------------------- the backend interface
@@ -186,6 +201,7 @@ class SearchBackend(ABC):
 
     name: str = ""
     typo_tolerance: bool = False
+    facet_sample: int = FACET_SAMPLE  # the embedded backends' sample size (tests make it small)
 
     @abstractmethod
     async def create(self, index: SearchIndex, physical: str) -> None:

@@ -90,6 +90,10 @@ async def test_an_empty_query_browses_and_facets_narrow(zc_client, zc_runtime, z
     assert titles(await page(zc_client, price_min="", price_max="200")) == ["修护面霜 Repair Cream"]
     assert sorted(titles(await page(zc_client, price_min="200.5", price_max=""))) == ["Hiking Boots 徒步鞋", "美白精华 Vitamin C Serum"]
     assert titles(await page(zc_client, price_min="0", price_max="168")) == ["修护面霜 Repair Cream"]
+    assert "≈" not in brands
+    zc_runtime.search.backend.facet_sample = 1  # as for a search with more matches than the sample
+    brands = re.search(r'data-testid="facet-brand"(.*?)</fieldset>', await page(zc_client, price_min="0"), re.DOTALL).group(1)
+    assert "≈" in brands and 'title="Estimated"' in brands
     html = await page(zc_client, q="面霜", brand="lumi")
     assert 'data-testid="search-empty"' in html and "Nothing found for “面霜”." in html and 'data-testid="clear-filters"' in html
 

@@ -46,6 +46,7 @@ from core.search.base import (
     SearchResult,
     check_filter,
     cjk_grams,
+    facet_counts,
     highlight,
     is_cjk,
     normalize,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 
 PHYSICAL = re.compile(r"^[a-z0-9_]{1,48}$")  # "search_" + name + the longest suffix fits PostgreSQL's 63
 COLUMN_TYPES = {"keyword": "text", "keywords": "text[]", "int": "bigint", "time": "bigint", "bool": "boolean"}
+SEARCH_MEMORY = text("SELECT set_config('work_mem', '32MB', true)")
+SEARCH_SETTINGS = text("SELECT set_config('work_mem', '32MB', true), set_config('enable_seqscan', 'off', true)")
 ARRAY_TYPES = {"keyword": "text[]", "keywords": "text[]", "int": "bigint[]", "time": "bigint[]", "bool": "boolean[]"}
 CROP = 80  # characters of a highlighted field after the first one
 TYPO_MIN = 4  # shorter words only match exactly (one typo in "tea" is another word)
@@ -357,13 +360,17 @@ class PostgresSearch(SearchBackend):
             # with terms the page comes from the matches (sorted anyway); filtered browsing
             # pages straight from the table, where a sort index may serve the order
             source = "m" if terms else f"{table} WHERE {where}"
-            parts.append("SELECT 1, NULL, NULL, count(*), NULL FROM m")
+            ctes.append("c AS (SELECT count(*) AS n FROM m)")
+            parts.append("SELECT 1, NULL, NULL, n, NULL FROM c")
+            if facets:  # a fixed sample of the matches, by a hash of the id
+                ctes.append(f"s AS MATERIALIZED (SELECT m.* FROM m, c WHERE c.n <= {int(self.facet_sample)} OR (hashtext(m.doc_id) & 2147483647) < 2147483647 * {int(self.facet_sample)}::bigint / c.n)")
+                parts.append("SELECT 3, NULL, NULL, count(*), NULL FROM s")
             for f in facets:
                 column, kind = _k(f), index.filterable[f]
                 if kind == "keywords":
-                    parts.append(f"SELECT 2, CAST(:n_{f} AS text), v, count(*), NULL FROM (SELECT unnest({column}) v FROM m) u GROUP BY v")
+                    parts.append(f"SELECT 2, CAST(:n_{f} AS text), v, count(*), NULL FROM (SELECT unnest({column}) v FROM s) u GROUP BY v")
                 else:
-                    parts.append(f"SELECT 2, CAST(:n_{f} AS text), {_facet_value(column, kind)}, count(*), NULL FROM m WHERE {column} IS NOT NULL GROUP BY {column}")
+                    parts.append(f"SELECT 2, CAST(:n_{f} AS text), {_facet_value(column, kind)}, count(*), NULL FROM s WHERE {column} IS NOT NULL GROUP BY {column}")
                 params[f"n_{f}"] = f
         else:  # browsing everything: the counts are kept
             ctes, source = [], table
@@ -372,24 +379,29 @@ class PostgresSearch(SearchBackend):
         ctes.append(f"p AS (SELECT doc_id, row_number() OVER () AS n FROM (SELECT doc_id FROM {source} ORDER BY {order} LIMIT :limit OFFSET :offset) o)")
         parts.insert(0, f"SELECT 0 AS kind, p.doc_id AS name, NULL AS value, p.n AS n, t.doc AS doc FROM p JOIN {table} t USING (doc_id)")
         sql = f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts)
-        async with self.runtime.db.read_session() as session:
-            rows = (await session.execute(text(sql), params)).all()
+        # a transaction of its own (a reading session autocommits), for settings of its own:
+        # the matches kept in memory (not spilled to disk at 4 MB), and terms looked up
+        # through their index: the planner prices `grams @@` as cheap, but on a sequential
+        # scan it decompresses every row's grams (200 ms instead of 40 at 100k notes)
+        async with self.runtime.db.engine.connect() as conn, conn.begin():
+            await conn.execute(SEARCH_SETTINGS if terms else SEARCH_MEMORY)
+            rows = (await conn.execute(text(sql), params)).all()
 
         hits: list[tuple[int, Hit]] = []
-        total = 0
+        total, sampled = 0, None
         found: dict[str, dict[str, int]] = {f: {} for f in facets}
         for kind, name, value, n, doc in rows:
             if kind == 0:
                 hits.append((n, Hit(id=name, document=doc, highlights=self._highlights(index, doc, terms) if query.highlight and not fuzzy else {})))
             elif kind == 1:
                 total = n
+            elif kind == 3:
+                sampled = n
             else:
                 found[name][value] = n
         hits.sort(key=lambda h: h[0])
-        return SearchResult(
-            hits=[h for _, h in hits], total=total, page=query.page, per_page=query.per_page,
-            facets={f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in found.items()},
-        )
+        facet_values, exact = facet_counts(found, total, total if sampled is None else sampled)
+        return SearchResult(hits=[h for _, h in hits], total=total, page=query.page, per_page=query.per_page, facets=facet_values, facets_exact=exact)
 
     @staticmethod
     def _highlights(index: SearchIndex, doc: dict[str, Any], terms: list[str]) -> dict[str, str]:

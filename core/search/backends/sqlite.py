@@ -45,6 +45,7 @@ from core.search.base import (
     SearchResult,
     check_filter,
     cjk_grams,
+    facet_counts,
     highlight,
     is_cjk,
     normalize,
@@ -111,7 +112,7 @@ class SqliteSearch(SearchBackend):
         self.runtime = runtime  # its database is per event loop: ask for it on every call
         # (physical, terms, filters, facets) -> (generation, (total, facets)): the part of a
         # search whose cost grows with the matches, kept while the index does not change
-        self._aggregates: dict[tuple[Any, ...], tuple[int, tuple[int, dict[str, dict[str, int]]]]] = {}
+        self._aggregates: dict[tuple[Any, ...], tuple[int, tuple[int, dict[str, dict[str, int]], bool]]] = {}
 
     # ---------------------------------------------------------------- schema
 
@@ -250,17 +251,19 @@ class SqliteSearch(SearchBackend):
             sql, params = self._statement(index, t, query, terms, facets if fresh else [], total=fresh)
             rows = (await conn.exec_driver_sql(sql, tuple(params))).all() if sql else []
 
-        total, counts, found = 0, {f: {} for f in facets}, []
+        total, sampled, counts, found = 0, None, {f: {} for f in facets}, []
         for kind, key_, n, doc in rows:
             if kind == 0:
                 total = n
-            elif kind < 0:
+            elif kind == -1:
                 found.append((n, doc))
+            elif kind == -2:
+                sampled = n
             elif key_ is not None:
                 f = facets[kind - 1]
                 counts[f][("true" if key_ else "false") if index.filterable[f] == "bool" else str(key_)] = n
         if aggregates is None:
-            aggregates = total, {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in counts.items()}
+            aggregates = total, *facet_counts(counts, total, total if sampled is None else sampled)
             if total >= CACHE_FROM:
                 self._aggregates.pop(key, None)
                 self._aggregates[key] = (generation, aggregates)
@@ -270,8 +273,8 @@ class SqliteSearch(SearchBackend):
         for _, doc in sorted(found):
             document = _decode(doc)
             hits.append(Hit(id=str(document["id"]), document=document, highlights=self._highlights(index, document, terms) if query.highlight else {}))
-        total, facet_counts = aggregates
-        return SearchResult(hits=hits, total=total, page=query.page, per_page=query.per_page, facets={f: dict(c) for f, c in facet_counts.items()})
+        total, facet_values, exact = aggregates
+        return SearchResult(hits=hits, total=total, page=query.page, per_page=query.per_page, facets={f: dict(c) for f, c in facet_values.items()}, facets_exact=exact)
 
     def _statement(self, index: SearchIndex, t: _Tables, query: SearchQuery, terms: list[str], facets: list[str], *, total: bool) -> tuple[str, list[Any]]:
         """One SELECT for the total, the facet counts and the page, as UNION ALL members
@@ -302,30 +305,39 @@ class SqliteSearch(SearchBackend):
                 # CROSS: the full-text matches drive (else, without statistics, the planner may
                 # walk a filter's index and run the full-text query once per row)
                 joins = "".join(f" CROSS JOIN x{i} ON x{i}.id = x0.id" for i in range(1, len(sources)))
-                score = ""
-                if ranked:
+                score = scored = ""
+                if ranked:  # scored once per document that matches in a ranked field (often few), then one probe per match
                     tiers, tier_params = self._tiers(index, t, terms)
-                    ctes += [f"c{i} AS ({s})" for i, s in enumerate(tiers)]
+                    weighted = " UNION ALL ".join(f"SELECT id, {1 << (len(tiers) - 1 - i)} AS w FROM ({s})" for i, s in enumerate(tiers))
+                    ctes.append(f"sc AS MATERIALIZED (SELECT id, sum(w) AS score FROM ({weighted}) GROUP BY id)")
                     params += tier_params
-                    score = ", " + " + ".join(f"(d.id IN c{i}) * {1 << (len(tiers) - 1 - i)}" for i in range(len(tiers))) + " AS score"
-                ctes.append(f"m AS MATERIALIZED (SELECT d.id, d.doc_id{score}{cols} FROM x0{joins} CROSS JOIN {t.doc} d ON d.id = x0.id{where})")
+                    score, scored = ", coalesce(sc.score, 0) AS score", " LEFT JOIN sc ON sc.id = d.id"
+                ctes.append(f"m AS MATERIALIZED (SELECT d.id, d.doc_id{score}{cols} FROM x0{joins} CROSS JOIN {t.doc} d ON d.id = x0.id{scored}{where})")
             else:
                 ctes.append(f"m AS MATERIALIZED (SELECT d.id{cols} FROM {t.doc} d{where})")
             params += where_params
+            counted = "m"
+            if facets:  # a fixed sample of the matches (by a multiplicative hash of the rowid: no aliasing with regular rowids)
+                n = int(self.facet_sample)
+                ctes += ["c AS MATERIALIZED (SELECT count(*) AS n FROM m)",
+                         f"s AS MATERIALIZED (SELECT m.* FROM m, c WHERE c.n <= {n} OR (m.id % 4294967296) * 2654435761 % 4294967296 < 4294967296 * {n} / c.n)"]  # fmt: skip
+                counted = "s"
             # the matches drive, one seek each: not a join (the planner, knowing nothing of m's
             # size, would read the whole keyword table into a Bloom filter first), and +field
             # (without it, and without statistics, it would scan the field's index instead)
-            matches, keywords = "m", f"{t.kw} k WHERE +k.field = ? AND k.doc IN (SELECT id FROM m)"
+            matches, keywords = "m", f"{t.kw} k WHERE +k.field = ? AND k.doc IN (SELECT id FROM {counted})"
         else:
-            matches, keywords = f"{t.doc} d", f"{t.kw} k WHERE k.field = ?"
+            matches, counted, keywords = f"{t.doc} d", f"{t.doc} d", f"{t.kw} k WHERE k.field = ?"
 
-        parts = [f"SELECT 0 AS kind, NULL AS key, count(*) AS n, NULL AS doc FROM {matches}"] if total else []
+        parts = [f"SELECT 0 AS kind, NULL AS key, {'n' if counted == 's' else 'count(*)'} AS n, NULL AS doc FROM {'c' if counted == 's' else matches}"] if total else []
+        if counted == "s":  # the sample's size
+            parts.append("SELECT -2, NULL, count(*), NULL FROM s")
         for kind, f in enumerate(facets, 1):
             if index.filterable[f] == "keywords":
                 parts.append(f"SELECT {kind}, k.value, count(*), NULL FROM {keywords} GROUP BY 2")
                 params.append(f)
             else:
-                parts.append(f"SELECT {kind}, {_col(f)}, count(*), NULL FROM {matches} GROUP BY 2")
+                parts.append(f"SELECT {kind}, {_col(f)}, count(*), NULL FROM {counted} GROUP BY 2")
         if page:  # numbered, so its order survives the UNION
             inner = "SELECT * FROM m" if terms else f"SELECT d.* FROM {t.doc} d{where}"
             parts.append(
@@ -400,7 +412,7 @@ class SqliteSearch(SearchBackend):
             selects = []
             for table, mine in ((t.tri, [x for x in terms if len(x) >= 3]), (t.gram, [x for x in terms if len(x) < 3])):
                 if mine:
-                    selects.append(f"SELECT rowid FROM {table} WHERE {table} MATCH ?")
+                    selects.append(f"SELECT rowid AS id FROM {table} WHERE {table} MATCH ?")
                     params.append(" OR ".join(f"{_col(field)} : {_phrase(x)}" for x in mine))
             sources.append(" UNION ".join(selects))
         return sources, params

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core.testing import api_token
 from tests.core.test_api_conventions import assert_problem
@@ -54,6 +55,7 @@ async def test_products_by_chinese_and_english_words_with_facets(zc_client, zc_r
     assert [h["id"] for h in r["hits"]] == [p["cream"]] and r["total"] == 1
     body = (await zc_client.get(f"{API}/products")).json()
     assert body["facets"]["brand"] == {"camellia": 1, "lumi": 1, "peak": 1} and body["facets"]["in_stock"] == {"true": 2, "false": 1}
+    assert body["facets_exact"] is True
     assert body["sorts"] == ["relevance", "newest", "price_asc", "price_desc"]
     assert await ids(zc_client, "products", sort="price_asc") == [p["cream"], p["serum"], p["boots"]]
     hit = (await zc_client.get(f"{API}/products", params={"q": "面霜"})).json()["hits"][0]
@@ -77,6 +79,34 @@ async def test_a_product_change_reaches_search_through_its_event(zc_client, zc_r
         return not await ids(zc_client, "products", q="晚霜")
 
     await eventually(gone)
+
+
+async def test_selling_out_and_stock_coming_back_reach_the_in_stock_filter(zc_client, zc_runtime, zc_make_product):
+    """Checkouts and expired holds move stock without the brand: crossing zero refreshes the product."""
+    from core.inventory import service as inventory
+    from core.inventory.models import StockHold
+
+    cream = await zc_make_product("camellia", title="限量面霜 Limited Cream", stock=2)
+    await zc_runtime.search.rebuild("products")
+    in_stock = {"q": "限量", "in_stock": "true"}
+    assert await ids(zc_client, "products", **in_stock) == [str(cream.product_id)]
+    async with zc_runtime.db.session() as s:
+        await inventory.reserve_lines(s, [(cream.id, 1, None)])  # one left: still in stock
+        await s.commit()
+    assert await ids(zc_client, "products", **in_stock) == [str(cream.product_id)]
+    async with zc_runtime.db.session() as s:
+        await inventory.reserve_lines(s, [(cream.id, 1, None)])  # the last one
+        await s.commit()
+
+    async def sold_out() -> bool:
+        return await ids(zc_client, "products", **in_stock) == [] and await ids(zc_client, "products", q="限量") == [str(cream.product_id)]
+
+    await eventually(sold_out)
+    async with zc_runtime.db.session() as s:  # a checkout abandoned: its hold expires
+        hold = (await s.execute(select(StockHold).where(StockHold.variant_id == cream.id).limit(1))).scalar_one()
+        assert await inventory.release_hold(s, hold.id)
+        await s.commit()
+    await eventually(lambda: ids(zc_client, "products", **in_stock))
 
 
 async def test_a_rebuild_swaps_without_downtime(zc_client, zc_runtime, zc_make_product):

@@ -153,6 +153,26 @@ async def test_facets_count_every_match_not_only_the_page(things):
     assert list(result.facets["brand"])[0] == "lumi"  # most first
 
 
+async def test_facets_of_many_matches_are_estimated_from_a_fixed_sample(things):
+    backend, physical = things
+    if backend.name == "meilisearch":
+        pytest.skip("Meilisearch counts every match")
+    every = (Filter("price", low=0),)  # all 9 documents, through the filtered path
+    exact = await backend.search(THINGS, physical, SearchQuery(q="", filters=every))
+    assert exact.facets_exact and exact.facets["brand"] == {"lumi": 3, "camellia": 2, "peak": 2, "teahouse": 2}
+    backend.facet_sample = 5  # as if 9 matches were millions
+    first = await backend.search(THINGS, physical, SearchQuery(q="", filters=every))
+    again = await backend.search(THINGS, physical, SearchQuery(q="", filters=every))
+    assert first.total == 9 and not first.facets_exact
+    assert first.facets == again.facets  # the same sample every time: pages and reloads agree
+    brands = first.facets["brand"]
+    assert brands and set(brands) <= {"lumi", "camellia", "peak", "teahouse"} and min(brands.values()) >= 1
+    assert abs(sum(first.facets["in_stock"].values()) - 9) <= 1  # scaled to the total
+    assert [h.id for h in first.hits] == [h.id for h in exact.hits]  # the page and the total stay exact
+    few = await backend.search(THINGS, physical, SearchQuery(q="霜"))  # 3 matches: below the sample size
+    assert few.facets_exact and few.facets["brand"] == {"camellia": 1, "lumi": 1, "teahouse": 1}
+
+
 async def test_sorts(things):
     assert await ids(things, "霜", sort="likes") == ["4", "1", "7"]
     assert await ids(things, "霜", sort="price_asc") == ["7", "4", "1"]
