@@ -150,6 +150,19 @@ def shutdown(app: Litestar, runtime: Runtime) -> None:
 
 
 @hookspec
+def page_context(template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+    """Load what your slots need before a page renders (may be async).
+
+    Called once per rendered page (storefront and creator portal) with the template's
+    name (`storefront/product.html`) and the page's context (`actor`, `locale`, `surface`
+    and the page's own objects). Return a dict to merge into that context (prefix the
+    keys with your plugin's name), or None. `render_slot` then reads it: a slot renders
+    while Jinja runs and cannot query the database. Return None quickly for pages you
+    do not touch.
+    """
+
+
+@hookspec
 def render_slot(slot: str, context: dict[str, Any]) -> str | None:
     """Return an HTML fragment for a named place in a page, or None.
 

@@ -274,3 +274,66 @@ def zc_make_product(zc_runtime: Any) -> Callable[..., Any]:
 
 
 ADDRESS = {"name": "林小满", "phone": "+86 138 0000 0000", "line1": "静安区南京西路 1 号", "city": "上海", "country": "CN"}
+
+
+BACKGROUND = ("zhongcao-", "notes-")  # names of the threads and tasks that do background work
+
+
+class QueryCounter:
+    """`with QueryCounter() as q: ...; q.count`: the SQL statements that requests ran
+    meanwhile, for tests that bound a page's queries (no N+1). Every engine of the process
+    is watched (the test client may run the app on another event loop, with its own
+    engine), except the background work's: the job worker's thread and the named tasks
+    of the core and plugins (relay, ticker, timers). Call `settle(runtime)` first so that
+    the relay of earlier writes is done."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        import asyncio
+        import threading
+
+        if threading.current_thread().name.startswith(BACKGROUND):  # the job worker's loop
+            return
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        if task is None or not task.get_name().startswith(BACKGROUND):  # the relay, the ticker, timers
+            self.statements.append(statement)
+
+    def __enter__(self) -> QueryCounter:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "before_cursor_execute", self._seen)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+async def settle(runtime: Any, timeout: float = 10.0) -> None:
+    """Wait until every committed event has been relayed (the relay runs after commits,
+    on the app's loop), so what follows sees a quiet app."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from core.events import OutboxEvent
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with runtime.db.read_session() as s:
+            waiting = (await s.execute(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.relayed_at.is_(None)))).scalar_one()
+        if not waiting or asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.02)

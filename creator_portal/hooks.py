@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litestar.static_files import create_static_files_router
-
 from core import hookimpl
+from core.web import static_assets
 from creator_portal.translations import TRANSLATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -24,7 +23,7 @@ def register_routes(surface: str) -> list[Any]:
         BrandProductPages,
         BrandOrderPages,
         make_auth_controller(path="/", template_dir="portal", landing="/creator", signup_roles=("creator",)),
-        create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
+        static_assets("/static", HERE / "static", name="portal_static"),
     ]
 
 

@@ -17,6 +17,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect
 from sqlalchemy import select
 
+from core import forms
 from core.auth.permissions import Actor
 from core.catalog import service as catalog
 from core.catalog.media import media_url
@@ -27,12 +28,19 @@ from core.orders import cart as carts
 from core.orders import checkout as checkouts
 from core.orders import refunds
 from core.orders import service as orders
-from core.orders.models import MAX_LINE_QUANTITY, Cart, CartStatus, CheckoutStatus, OrderStatus, Refund
+from core.orders.cookies import current_cart, keep_guest_cart
+from core.orders.models import (
+    MAX_LINE_QUANTITY,
+    Cart,
+    CartStatus,
+    CheckoutStatus,
+    OrderStatus,
+    Refund,
+)
 from core.orders.views import cart_out, checkout_out, order_out, refund_out
 from core.payments import service as payments
 from core.payments.models import PaymentStatus
-from core.web import login_required, render, runtime_of
-from core import forms
+from core.web import login_required, render
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,8 +51,6 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 FilterText = Annotated[str | None, Parameter(max_length=120)]
 PageNumber = Annotated[int, Parameter(ge=1, le=10_000)]
 
-CART_COOKIE = "zc_cart"
-CART_COOKIE_AGE = 30 * 86400
 PAGE_SIZE = 24
 LOW_STOCK = 5
 DEFAULT_COUNTRY = "CN"  # the address form's default, and the region cart totals are estimated for
@@ -130,21 +136,6 @@ async def brand_names(session: AsyncSession, brand_ids: set[int]) -> dict[int, B
     if not brand_ids:
         return {}
     return {b.id: b for b in (await session.execute(select(Brand).where(Brand.id.in_(brand_ids)))).scalars()}
-
-
-def secure_cookies(request: Request) -> bool:
-    return runtime_of(request).settings.public_url.startswith("https://")
-
-
-async def current_cart(session: AsyncSession, request: Request, actor: Actor | None) -> Cart | None:
-    """A signed-in shopper's open cart; a guest's from the `zc_cart` cookie."""
-    if actor is not None:
-        return await carts.find_cart(session, None, actor)
-    token = request.cookies.get(CART_COOKIE)
-    cart = await carts.find_cart(session, token, None) if token else None
-    if cart is None or cart.status not in (CartStatus.OPEN, CartStatus.CHECKING_OUT):
-        return None  # paid or merged meanwhile: the next add starts a new cart
-    return cart
 
 
 def stripe_page_settings(runtime: Runtime) -> dict[str, Any] | None:
@@ -271,9 +262,9 @@ class CommercePages(Controller):
                 request, session, slug, selected_id=int(raw_variant) if raw_variant.isdigit() and len(raw_variant) < 18 else None,
                 error=exc.detail, quantity=raw_quantity[:6], status_code=status,
             )
-        response = Redirect("/cart", status_code=303)
+        response = Redirect("/checkout" if forms.text(data, "then") == "checkout" else "/cart", status_code=303)  # "Buy now" goes straight on
         if created is not None and actor is None:
-            response.set_cookie(CART_COOKIE, created.token, max_age=CART_COOKIE_AGE, httponly=True, samesite="lax", secure=secure_cookies(request), path="/")
+            keep_guest_cart(response, request, created)
         return response
 
     # -- creator codes on the cart
@@ -486,7 +477,7 @@ class CommercePages(Controller):
     async def my_order(self, request: Request, order_id: int, session: AsyncSession, actor: Actor | None) -> Any:
         return await self._order_page(request, session, actor, order_id)
 
-    async def _own_order(self, session: AsyncSession, actor: Actor | None, order_id: int):  # noqa: ANN202
+    async def _own_order(self, session: AsyncSession, actor: Actor | None, order_id: int):
         order = await orders.get_order_for(session, actor, order_id)
         if actor is None or order.user_id != actor.user_id:  # brand staff see orders in the portal
             raise NotFound("no such order")

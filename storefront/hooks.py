@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litestar.static_files import create_static_files_router
-
 from core import hookimpl
+from core.web import static_assets
 from storefront.translations import TRANSLATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -25,7 +24,7 @@ def register_routes(surface: str) -> list[Any]:
         CommercePages,
         SearchPage,
         make_auth_controller(path="/", template_dir="storefront", landing="/"),
-        create_static_files_router(path="/static/storefront", directories=[HERE / "static"], include_in_schema=False, opt={"skip_session": True}),
+        static_assets("/static/storefront", HERE / "static", name="storefront_static"),
     ]
 
 

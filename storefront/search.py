@@ -44,16 +44,19 @@ _ZERO = re.compile(r"0+(?:\.0*)?")
 class Tab:
     index: str
     label: str
+    placeholder: str
     facets: tuple[tuple[str, str], ...]  # (field, label): shown as checkboxes
 
 
 TABS = {
-    "products": Tab("products", "Products", (("brand", "Brand"), ("category", "Category"))),
-    "notes": Tab("notes", "Notes", (("type", "Note type"), ("topics", "Topics"))),
+    "products": Tab("products", "Products", "Search products", (("brand", "Brand"), ("category", "Category"))),
+    "notes": Tab("notes", "Notes", "Search notes", (("type", "Note type"), ("topics", "Topics"))),
+    "creators": Tab("creators", "Creators", "Search creators", (("tier", "Tier"), ("categories", "Categories"), ("region", "Region"))),
 }
 SORT_LABELS = {
     "relevance": "Best match", "newest": "Newest", "price_asc": "Price: low to high", "price_desc": "Price: high to low",
     "likes": "Most liked", "collects": "Most collected", "comments": "Most commented",
+    "followers": "Most followers", "engagement": "Highest engagement", "rate_asc": "Lowest rate",
 }
 NOTE_TYPES = {"image": "Image", "video": "Video"}
 WITHIN = (("", "Any time"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
@@ -119,19 +122,41 @@ def product_cards(result: SearchResult) -> list[dict[str, Any]]:
     return cards
 
 
+def page_of(request: Request, route: str, **params: Any) -> str | None:
+    """The URL of a page a plugin may provide (by its route name), or None without it."""
+    try:
+        return request.app.route_reverse(route, **params)
+    except (NoRouteMatchFoundException, ValueError):
+        return None
+
+
 def note_cards(request: Request, result: SearchResult) -> list[dict[str, Any]]:
     cards = []
     for hit in result.hits:
         doc = hit.document
-        try:  # the note page belongs to the notes plugin's storefront pages; until they exist, no link
-            href: str | None = request.app.route_reverse("note_page", note_id=int(hit.id))
-        except (NoRouteMatchFoundException, ValueError):
-            href = None
+        href = page_of(request, "note_page", note_id=int(hit.id)) if hit.id.isdigit() else None  # the notes plugin's page
         cards.append({
             "href": href, "title": doc.get("title", ""), "marked": Markup(hit.highlights["title"]) if "title" in hit.highlights else None,
             "author": doc.get("author_name") or doc.get("author", ""), "likes": doc.get("likes", 0), "cover": doc.get("cover"), "video": doc.get("type") == "video",
         })
     return cards
+
+
+def creator_cards(request: Request, result: SearchResult) -> list[dict[str, Any]]:
+    cards = []
+    for hit in result.hits:
+        doc = hit.document
+        handle = str(doc.get("handle", ""))
+        cards.append({
+            "href": page_of(request, "person_page", handle=handle) if handle else None,  # the notes plugin's profile page
+            "handle": handle, "marked": Markup(hit.highlights["handle"]) if "handle" in hit.highlights else None, "name": doc.get("name", ""),
+            "tier": doc.get("tier", ""), "followers": int(doc.get("followers") or 0), "region": doc.get("region", ""),
+            "categories": doc.get("categories") or [], "bio": (doc.get("bio") or "")[:120],
+        })
+    return cards
+
+
+CARDS = {"products": lambda request, result: product_cards(result), "notes": note_cards, "creators": creator_cards}
 
 
 def link(params: dict[str, list[str]], **changes: Any) -> str:
@@ -174,11 +199,12 @@ class SearchPage(Controller):
             result=result, page=query.page, sort=query.sort, params=params,
             sorts=[(name, SORT_LABELS.get(name, name)) for name in index.sort_names],
             facets=await facet_groups(session, tab, params, result),
-            cards=product_cards(result) if tab.index == "products" else note_cards(request, result),
+            cards=CARDS[tab.index](request, result),
             filtered=any(k not in ("q", "tab", "sort", "page") for k in params),
             in_stock=_values(params, "in_stock") == ["true"], in_stock_count=result.facets.get("in_stock", {}).get("true", 0),
             price_min=params.get("price_min", [""])[-1], price_max=params.get("price_max", [""])[-1], currency=runtime.settings.search_currency,
             within=params.get("within", [""])[-1], within_options=WITHIN,
+            followers_min=params.get("followers_min", [""])[-1], followers_max=params.get("followers_max", [""])[-1],
             beyond=not result.hits and result.total > 0,
             prev_url=link(params, page=query.page - 1 if query.page > 2 else None) if 1 < query.page <= last_page else None,
             next_url=link(params, page=query.page + 1) if query.page < last_page else None,

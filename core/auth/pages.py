@@ -15,6 +15,7 @@ from litestar.response import Redirect, Response
 from core.auth import service
 from core.errors import Conflict, NotAuthenticated, Throttled, ValidationFailed
 from core.i18n import LANG_COOKIE, LOCALES
+from core.orders.cookies import CART_COOKIE
 from core.web import client_address, end_session, render, safe_next, start_session
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-CART_COOKIE = "zc_cart"  # the storefront's guest cart token
 
 
 async def _merge_guest_cart(session: AsyncSession, token: str, user_id: int) -> None:

@@ -312,6 +312,18 @@ async def test_hook_render_slot(zc_client, zc_runtime):
     assert page.text.count("everything-slot") == 1
 
 
+async def test_hook_page_context(zc_client, zc_runtime):
+    from core.catalog.models import Brand
+
+    async with zc_runtime.db.session() as session:
+        session.add_all([Brand(slug="one-co", name="One", description=""), Brand(slug="two-co", name="Two", description="")])
+        await session.commit()
+    page = await zc_client.get("/")
+    # loaded by the async hook from the database, then shown by the synchronous slot
+    assert re.search(r'data-testid="everything-count">2<', page.text), page.text
+    assert "everything-count" not in (await zc_client.get("/products")).text  # other pages: nothing loaded, no slot
+
+
 # ---------------------------------------------------------------- runtime
 
 

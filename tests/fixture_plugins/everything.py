@@ -171,13 +171,26 @@ def register_translations() -> dict[str, dict[str, str]]:
 
 
 @hookimpl
+async def page_context(template: str, context: dict[str, Any], runtime: Any) -> dict[str, Any] | None:
+    if template != "storefront/home.html":
+        return None
+    from sqlalchemy import func, select
+
+    from core.catalog.models import Brand
+
+    async with runtime.db.read_session() as session:  # what a slot cannot do while Jinja renders
+        brands = (await session.execute(select(func.count()).select_from(Brand))).scalar_one()
+    return {"everything_brand_count": brands, "everything_saw_actor": "actor" in context}
+
+
+@hookimpl
 def render_slot(slot: str, context: dict[str, Any]) -> str | None:
     if slot != "home_main":
         return None
     translate = context["_"]
     names = ", ".join(str(escape(brand.name)) for brand in context.get("brands") or [])
-    return Markup('<section data-testid="everything-slot">{} · <span class="names">{}</span></section>').format(
-        translate(HELLO), Markup(names)
+    return Markup('<section data-testid="everything-slot">{} · <span class="names">{}</span> <span data-testid="everything-count">{}</span></section>').format(
+        translate(HELLO), Markup(names), context.get("everything_brand_count", "none")
     )
 
 

@@ -363,3 +363,14 @@ async def test_my_orders_receive_and_refund_request(zc_client, zc_runtime, zc_ma
 async def test_orders_need_login(zc_client):
     response = await zc_client.get("/account/orders", follow_redirects=False)
     assert response.status_code in (302, 303) and response.headers["location"] == "/login?next=/account/orders"
+
+
+
+async def test_buy_now_goes_straight_to_checkout(zc_client, zc_runtime, zc_make_product):
+    tea = await zc_make_product("tea-house", price=3800, stock=5, title="Cold Brew")
+    page = await zc_client.get(f"/products/{await slug_of(zc_runtime, tea)}", headers=EN)
+    assert 'data-testid="buy-now"' in page.text and 'name="then" value="checkout"' in page.text
+    bought = await post_form(zc_client, "/cart/lines", {"variant_id": str(tea.id), "quantity": "1", "then": "checkout"})
+    assert bought.status_code == 303 and bought.headers["location"] == "/checkout"
+    assert 'data-testid="address-form"' in (await zc_client.get("/checkout", headers=EN)).text
+    assert "Cold Brew" in (await zc_client.get("/cart", headers=EN)).text

@@ -174,3 +174,10 @@ async def test_logged_in_nav_has_a_working_logout_form(zc_client, zc_make_user):
     response = await zc_client.post("/logout", data={"_csrf_token": csrf_from(form.group(1))}, follow_redirects=False)
     assert response.status_code == 303
     assert 'data-testid="login-link"' in (await zc_client.get("/")).text
+
+
+async def test_static_assets_are_cacheable_and_sessionless(zc_client):
+    r = await zc_client.get("/static/storefront/app.css")
+    assert r.status_code == 200 and "public" in r.headers["cache-control"] and "max-age=3600" in r.headers["cache-control"]
+    assert r.headers.get("etag") or r.headers.get("last-modified")
+    assert "set-cookie" not in r.headers  # no session or CSRF cookie per file

@@ -193,3 +193,25 @@ async def test_the_notes_tab_vanishes_without_the_notes_plugin(zc_client, zc_run
     assert 'data-testid="tab-notes"' not in html and titles(html) == ["修护面霜 Repair Cream"]
     old_link = await page(zc_client, q="面霜", tab="notes", type="image", within="7d")  # a link from when notes were on
     assert 'data-testid="tab-products" aria-current="page"' in old_link and titles(old_link) == ["修护面霜 Repair Cream"]
+
+
+async def test_the_creators_tab_filters_by_tier_and_followers(zc_client, zc_runtime, zc_make_user):
+    for handle, followers, categories in (("koc.tea", 3_000, ["tea"]), ("micro.beauty", 60_000, ["beauty"]), ("mid.outdoor", 250_000, ["outdoor"])):
+        user = await zc_make_user(f"{handle.replace('.', '-')}@example.com", roles=("creator",))
+        auth = await api_token(zc_client, user.email)
+        r = await zc_client.put("/api/v1/me/creator-profile", json={"handle": handle, "categories": categories, "followers": followers, "bio": "<script>x()</script> 博主"}, headers=auth)
+        assert r.status_code == 200, r.text
+    await zc_runtime.search.rebuild("creators")
+
+    def handles(html: str) -> list[str]:
+        return [re.sub(r"</?mark>", "", h) for h in re.findall(r'<span class="muted">@(.*?)</span>', results(html))]
+
+    html = await page(zc_client, tab="creators")
+    assert 'data-testid="tab-creators" aria-current="page"' in html and handles(html) == ["mid.outdoor", "micro.beauty", "koc.tea"]
+    assert 'data-testid="facet-tier"' in html and 'data-testid="facet-followers"' in html
+    assert "<script>x()</script>" not in html and "&lt;script&gt;" in html  # a bio is text
+    assert handles(await page(zc_client, tab="creators", tier="koc")) == ["koc.tea"]
+    assert handles(await page(zc_client, tab="creators", followers_min="10000", followers_max="100000")) == ["micro.beauty"]
+    assert handles(await page(zc_client, tab="creators", q="outdoor")) == ["mid.outdoor"]
+    assert "Nothing found" in await page(zc_client, tab="creators", q="nobody-like-this")
+    await page(zc_client, status=422, tab="creators", followers_min="lots")  # a friendly page, not a 500
