@@ -198,6 +198,13 @@ def install_jinja_globals(env: Any, runtime: Runtime) -> None:
     def slot(ctx: Any, name: str, **extra: Any) -> Markup:
         context = dict(ctx)
         context.update(extra)
+
+        def render_template(template: str, **more: Any) -> Markup:
+            """A plugin's fragment template, rendered by the page's own environment (its
+            globals, filters and template overrides) with the slot's context."""
+            return Markup(ctx.environment.get_template(template).render({**context, **more}))
+
+        context["render_template"] = render_template
         parts = pm.hook.render_slot(slot=name, context=context)
         for part in parts:
             if inspect.isawaitable(part):

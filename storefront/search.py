@@ -148,7 +148,7 @@ def creator_cards(request: Request, result: SearchResult) -> list[dict[str, Any]
         doc = hit.document
         handle = str(doc.get("handle", ""))
         cards.append({
-            "href": page_of(request, "person_page", handle=handle) if handle else None,  # the notes plugin's profile page
+            "href": page_of(request, "notes_profile", handle=handle) if handle else None,  # the notes plugin's profile page
             "handle": handle, "marked": Markup(hit.highlights["handle"]) if "handle" in hit.highlights else None, "name": doc.get("name", ""),
             "tier": doc.get("tier", ""), "followers": int(doc.get("followers") or 0), "region": doc.get("region", ""),
             "categories": doc.get("categories") or [], "bio": (doc.get("bio") or "")[:120],

@@ -26,11 +26,44 @@ def register_models() -> tuple[type, ...]:
 
 @hookimpl
 def register_routes(surface: str) -> list[Any]:
-    if surface != "api":
-        return []
-    from plugins.feed.api import FEED_CONTROLLERS
+    """JSON API under /api/v1/feed; the explore pages under /feed."""
+    if surface == "api":
+        from plugins.feed.api import FEED_CONTROLLERS
 
-    return list(FEED_CONTROLLERS)
+        return list(FEED_CONTROLLERS)
+    if surface == "storefront":
+        from core.web import static_assets
+        from plugins.feed.pages import EXPLORE_PAGES
+
+        static = static_assets("/static", HERE / "static", name="feed_static")
+        return [*EXPLORE_PAGES, static]
+    return []
+
+
+@hookimpl
+def register_templates() -> list[Path]:
+    return [HERE / "templates"]
+
+
+@hookimpl
+def register_translations() -> dict[str, dict[str, str]]:
+    from plugins.feed.pages import TRANSLATIONS
+
+    return TRANSLATIONS
+
+
+@hookimpl
+async def page_context(template: str, context: dict[str, Any], runtime: Any) -> dict[str, Any] | None:
+    from plugins.feed.pages import page_context as explore_context
+
+    return await explore_context(template, context, runtime)
+
+
+@hookimpl
+def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    from plugins.feed.pages import render_slot as explore_slot
+
+    return explore_slot(slot, context)
 
 
 @hookimpl
