@@ -467,6 +467,36 @@ class PeopleController(Controller):
         return BanOut(handle=profile.handle, banned_until=profile.banned_until, ban_reason=profile.ban_reason)
 
 
+class BrandFollowOut(msgspec.Struct):
+    following: bool
+    follower_count: int
+
+
+class BrandFollowController(Controller):
+    path = "/brands"
+    tags = ["notes: people"]
+
+    @get("/{slug:str}/follow")
+    async def state(self, slug: str, session: AsyncSession, actor: Actor | None) -> BrandFollowOut:
+        """A brand's follower count, and whether you follow it."""
+        brand_id = await profiles.brand_id_of(session, slug)
+        state = await profiles.brand_follow_state(session, actor.user_id if actor else None, brand_id)
+        return BrandFollowOut(following=state.following, follower_count=state.follower_count)
+
+    @post("/{slug:str}/follow", guards=[login_required], status_code=200)
+    async def follow(self, slug: str, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> BrandFollowOut:
+        """Follow a brand; following again changes nothing."""
+        state = await profiles.follow_brand(session, runtime, require_actor(actor).user_id, slug)
+        await session.commit()
+        return BrandFollowOut(following=state.following, follower_count=state.follower_count)
+
+    @delete("/{slug:str}/follow", guards=[login_required], status_code=200)
+    async def unfollow(self, slug: str, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> BrandFollowOut:
+        state = await profiles.unfollow_brand(session, runtime, require_actor(actor).user_id, slug)
+        await session.commit()
+        return BrandFollowOut(following=state.following, follower_count=state.follower_count)
+
+
 class MeController(Controller):
     path = "/me"
     tags = ["notes: people"]
@@ -520,4 +550,4 @@ async def _my_profile(session: AsyncSession, user_id: int) -> MyProfileOut:
     return MyProfileOut(profile=profile_out(person), banned_until=profile.banned_until, ban_reason=profile.ban_reason)
 
 
-ENGAGEMENT_CONTROLLERS = (NoteEngagementController, CommentController, BoardController, PeopleController, MeController)
+ENGAGEMENT_CONTROLLERS = (NoteEngagementController, CommentController, BoardController, PeopleController, BrandFollowController, MeController)

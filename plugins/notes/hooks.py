@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from core import hookimpl
 from plugins.notes import __version__  # noqa: F401 - read by `zhongcao plugins`
-from plugins.notes import specs as HOOKSPECS  # noqa: F401, N812 - moderate_content, published for other plugins
+from plugins.notes import specs as HOOKSPECS  # noqa: F401 - moderate_content, published for other plugins
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,13 +47,62 @@ def register_models() -> tuple[type, ...]:
 
 @hookimpl
 def register_routes(surface: str) -> list:
-    """JSON API under /api/v1/notes."""
-    if surface != "api":
-        return []
-    from plugins.notes.api import NOTE_CONTROLLERS
-    from plugins.notes.api_engagement import ENGAGEMENT_CONTROLLERS
+    """JSON API under /api/v1/notes; storefront pages under /notes."""
+    if surface == "api":
+        from plugins.notes.api import NOTE_CONTROLLERS
+        from plugins.notes.api_engagement import ENGAGEMENT_CONTROLLERS
 
-    return [*NOTE_CONTROLLERS, *ENGAGEMENT_CONTROLLERS]
+        return [*NOTE_CONTROLLERS, *ENGAGEMENT_CONTROLLERS]
+    if surface == "storefront":
+        from core.web import static_assets
+        from plugins.notes.pages_note import NOTE_PAGES
+        from plugins.notes.pages_people import PEOPLE_PAGES
+
+        static = static_assets("/static", HERE / "static", name="notes_static")
+        return [*NOTE_PAGES, *PEOPLE_PAGES, static]
+    return []
+
+
+# ---------------------------------------------------------------- storefront pages
+# The note page (pages_note.py) and people's pages (pages_people.py: profiles, the
+# shopper's own notes, boards, likes, follows, "what people say" on product pages) each
+# bring their routes, translations, page data and slot fragments; these hooks join them.
+
+
+def _page_modules() -> tuple[Any, ...]:
+    from plugins.notes import pages_note, pages_people
+
+    return (pages_note, pages_people)
+
+
+@hookimpl
+def register_templates() -> list[Path]:
+    return [HERE / "templates"]
+
+
+@hookimpl
+def register_translations() -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {}
+    for module in _page_modules():
+        for locale, strings in module.TRANSLATIONS.items():
+            merged.setdefault(locale, {}).update(strings)
+    return merged
+
+
+@hookimpl
+async def page_context(template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+    merged: dict[str, Any] = {}
+    for module in _page_modules():
+        extra = await module.page_context(template, context, runtime)
+        if extra:
+            merged.update(extra)
+    return merged or None
+
+
+@hookimpl
+def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    parts = [part for module in _page_modules() if (part := module.render_slot(slot, context))]
+    return Markup("".join(parts)) if parts else None
 
 
 @hookimpl
@@ -64,7 +115,7 @@ def register_event_types() -> dict[str, str]:
 
 
 @hookimpl
-def startup(app, runtime) -> None:  # noqa: ANN001
+def startup(app, runtime) -> None:
     """Flush buffered impressions on a timer while the app runs (scheduled publishing is
     a periodic job: the core's ticker enqueues it)."""
     from plugins.notes.engagement import start_impression_timer
@@ -73,7 +124,7 @@ def startup(app, runtime) -> None:  # noqa: ANN001
 
 
 @hookimpl
-async def shutdown(app, runtime) -> None:  # noqa: ANN001
+async def shutdown(app, runtime) -> None:
     """Write the impressions still buffered."""
     from plugins.notes.engagement import stop_impression_timer
 

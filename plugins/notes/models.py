@@ -269,6 +269,28 @@ class Follow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BrandFollow(Base):
+    """A shopper follows a brand (Xiaohongshu's brand accounts): the brand page shows the
+    count and the button."""
+
+    __tablename__ = "notes_brand_follow"
+    __table_args__ = (Index("ix_notes_brand_follow_brand", "brand_id", "created_at"),)
+
+    user_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey(USER_FK, ondelete="CASCADE"), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("brand.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BrandStats(Base):
+    """A brand's follower count, kept with each follow (the brand table is the core's)."""
+
+    __tablename__ = "notes_brand_stats"
+    __table_args__ = (CheckConstraint("follower_count >= 0", name="followers_not_negative"),)
+
+    brand_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("brand.id", ondelete="CASCADE"), primary_key=True)
+    follower_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
 class Impression(Base):
     """A viewer saw a note's card: one row per (viewer, note), written in batches (the
     feed buffers them), with how many times and when first and last."""
@@ -299,4 +321,4 @@ class ModerationCase(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-MODELS = (NotesProfile, Note, NoteImage, Topic, NoteTopic, Mention, ProductTag, NoteTouch, Like, Board, Collect, Comment, CommentLike, Share, Follow, Impression, ModerationCase)
+MODELS = (NotesProfile, Note, NoteImage, Topic, NoteTopic, Mention, ProductTag, NoteTouch, Like, Board, Collect, Comment, CommentLike, Share, Follow, BrandFollow, BrandStats, Impression, ModerationCase)

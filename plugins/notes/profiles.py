@@ -17,7 +17,7 @@ from core.campaigns import profiles as creator_profiles
 from core.db import dialect_insert, utcnow, valid_id
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import record_event
-from plugins.notes.models import Follow, NotesProfile
+from plugins.notes.models import BrandFollow, BrandStats, Follow, NotesProfile
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,12 +63,16 @@ DEFAULT_HANDLE_RE = re.compile(r"^u\d+$")  # `u<id>` belongs to user <id>: ensur
 MAX_BIO = 500
 PROFILES = NotesProfile.__table__
 FOLLOWS = Follow.__table__
+BRAND_FOLLOWS = BrandFollow.__table__
+BRAND_STATS = BrandStats.__table__
 
 PROFILE_EVENT_TYPES = {
     "user.followed": "A user followed another (payload: follower_user_id, followee_user_id).",
     "user.unfollowed": "A user stopped following another (payload: follower_user_id, followee_user_id).",
     "user.banned": "Platform staff barred a user from commenting and posting until a time (payload: user_id, until, reason, by_user_id).",
     "user.unbanned": "Platform staff lifted a user's ban (payload: user_id, by_user_id).",
+    "brand.followed": "A user followed a brand (payload: user_id, brand_id).",
+    "brand.unfollowed": "A user stopped following a brand (payload: user_id, brand_id).",
 }
 
 
@@ -318,6 +322,72 @@ async def following(session: AsyncSession, handle: str, viewer_id: int | None = 
 
 async def is_following(session: AsyncSession, follower_id: int, followee_id: int) -> bool:
     return (await session.execute(select(FOLLOWS.c.followee_user_id).where(FOLLOWS.c.follower_user_id == follower_id, FOLLOWS.c.followee_user_id == followee_id))).first() is not None
+
+
+# -- brand follows
+
+
+@dataclass(frozen=True)
+class BrandFollowState:
+    following: bool
+    follower_count: int
+
+
+async def brand_id_of(session: AsyncSession, slug: str) -> int:
+    from core.catalog.models import Brand
+
+    brand_id = (await session.execute(select(Brand.id).where(Brand.slug == slug))).scalar_one_or_none()
+    if brand_id is None:
+        raise NotFound("no such brand")
+    return brand_id
+
+
+async def follow_brand(session: AsyncSession, runtime: Runtime, user_id: int, slug: str) -> BrandFollowState:
+    """Follow a brand; a repeat changes nothing."""
+    brand_id = await brand_id_of(session, slug)
+    inserted = (await session.execute(
+        dialect_insert(session, BRAND_FOLLOWS).values(user_id=user_id, brand_id=brand_id, created_at=utcnow()).on_conflict_do_nothing().returning(BRAND_FOLLOWS.c.brand_id)
+    )).first()  # fmt: skip
+    if inserted is None:
+        return BrandFollowState(True, (await brand_followers(session, [brand_id])).get(brand_id, 0))
+    await session.execute(dialect_insert(session, BRAND_STATS).values(brand_id=brand_id, follower_count=0).on_conflict_do_nothing())
+    count = (await session.execute(
+        update(BRAND_STATS).where(BRAND_STATS.c.brand_id == brand_id).values(follower_count=BRAND_STATS.c.follower_count + 1).returning(BRAND_STATS.c.follower_count)
+    )).scalar_one()  # fmt: skip
+    record_event(session, runtime, "brand.followed", {"user_id": user_id, "brand_id": brand_id})
+    return BrandFollowState(True, count)
+
+
+async def unfollow_brand(session: AsyncSession, runtime: Runtime, user_id: int, slug: str) -> BrandFollowState:
+    brand_id = await brand_id_of(session, slug)
+    deleted = (await session.execute(
+        BRAND_FOLLOWS.delete().where(BRAND_FOLLOWS.c.user_id == user_id, BRAND_FOLLOWS.c.brand_id == brand_id).returning(BRAND_FOLLOWS.c.brand_id)
+    )).first()  # fmt: skip
+    if deleted is None:
+        return BrandFollowState(False, (await brand_followers(session, [brand_id])).get(brand_id, 0))
+    count = (await session.execute(
+        update(BRAND_STATS).where(BRAND_STATS.c.brand_id == brand_id, BRAND_STATS.c.follower_count >= 1)
+        .values(follower_count=BRAND_STATS.c.follower_count - 1).returning(BRAND_STATS.c.follower_count)
+    )).scalar_one_or_none()  # fmt: skip
+    record_event(session, runtime, "brand.unfollowed", {"user_id": user_id, "brand_id": brand_id})
+    return BrandFollowState(False, count or 0)
+
+
+async def brand_followers(session: AsyncSession, brand_ids: list[int]) -> dict[int, int]:
+    """Follower counts of these brands (a brand nobody followed yet is absent: 0)."""
+    if not brand_ids:
+        return {}
+    rows = await session.execute(select(BRAND_STATS.c.brand_id, BRAND_STATS.c.follower_count).where(BRAND_STATS.c.brand_id.in_(brand_ids)))
+    return dict(rows.tuples().all())
+
+
+async def brand_follow_state(session: AsyncSession, viewer_id: int | None, brand_id: int) -> BrandFollowState:
+    """What a brand page shows: the count, and whether the viewer follows (one statement)."""
+    following = select(BRAND_FOLLOWS.c.brand_id).where(BRAND_FOLLOWS.c.user_id == (viewer_id or 0), BRAND_FOLLOWS.c.brand_id == brand_id).exists()
+    row = (await session.execute(
+        select(select(BRAND_STATS.c.follower_count).where(BRAND_STATS.c.brand_id == brand_id).scalar_subquery(), following)
+    )).one()  # fmt: skip
+    return BrandFollowState(bool(row[1]) and viewer_id is not None, row[0] or 0)
 
 
 def avatar_url(profile: NotesProfile | None) -> str | None:
