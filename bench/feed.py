@@ -246,7 +246,7 @@ async def build_fixture(runtime, args: argparse.Namespace) -> Fixture:  # noqa: 
             brand = Brand(slug=f"bench-brand-{b}", name=f"Bench Brand {b}")
             s.add(brand)
             await s.flush()
-            for n in range(20):
+            for n in range(getattr(args, "products_per_brand", 20)):  # bench/storefront_pages.py asks for more
                 product = Product(brand_id=brand.id, slug=f"bench-{b}-{n}", title=f"Bench product {b}-{n}", status="active")
                 s.add(product)
                 await s.flush()

@@ -289,32 +289,54 @@ class QueryCounter:
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.connections = 0  # held now by requests
+        self.max_connections = 0  # held at once by requests: more than one per request can drain a pool
 
-    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    @staticmethod
+    def _foreground() -> bool:
         import asyncio
         import threading
 
         if threading.current_thread().name.startswith(BACKGROUND):  # the job worker's loop
-            return
+            return False
         try:
             task = asyncio.current_task()
         except RuntimeError:
             task = None
-        if task is None or not task.get_name().startswith(BACKGROUND):  # the relay, the ticker, timers
+        return task is None or not task.get_name().startswith(BACKGROUND)  # the relay, the ticker, timers
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self._foreground():
             self.statements.append(statement)
+
+    def _checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        if self._foreground():
+            record.info["zc_counted"] = True
+            self.connections += 1
+            self.max_connections = max(self.max_connections, self.connections)
+
+    def _checkin(self, dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop("zc_counted", False):
+            self.connections -= 1
 
     def __enter__(self) -> QueryCounter:
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
 
         event.listen(Engine, "before_cursor_execute", self._seen)
+        event.listen(Pool, "checkout", self._checkout)
+        event.listen(Pool, "checkin", self._checkin)
         return self
 
     def __exit__(self, *exc: object) -> None:
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
 
         event.remove(Engine, "before_cursor_execute", self._seen)
+        event.remove(Pool, "checkout", self._checkout)
+        event.remove(Pool, "checkin", self._checkin)
 
     @property
     def count(self) -> int:

@@ -120,6 +120,7 @@ async def provide_session(request: Request):
     """Safe methods get a reading session, the others a writing one (see core.db)."""
     db = request.app.state.runtime.db
     async with (db.read_session() if request.method in ("GET", "HEAD", "OPTIONS") else db.session()) as session:
+        request.state.db_session = session  # render() hands its connection back early
         yield session
 
 
@@ -181,6 +182,14 @@ def build_page_context(request: Request, actor: Actor | None, extra: dict[str, A
 
 
 async def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Template:
+    # Rendering is a handler's last step: what it did not commit would be rolled back
+    # anyway, so the request's session gives its connection back now. Otherwise the
+    # actor lookup and the plugins' page_context would each hold a second connection
+    # while this one waits, and a busy worker's pool would run dry (measured: 30 s
+    # stalls at 32 connections on SQLite).
+    held = getattr(request.state, "db_session", None)
+    if held is not None:
+        await held.close()
     ctx = build_page_context(request, await current_actor(request), context)
     runtime = runtime_of(request)
     for extra in runtime.pm.hook.page_context(template=template, context=ctx, runtime=runtime):

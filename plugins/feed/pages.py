@@ -189,12 +189,15 @@ class ExplorePages(Controller):
 
     @get("/", name="feed_explore")
     async def explore(self, request: Request, runtime: Runtime, session: AsyncSession, actor: Actor | None, cursor: str | None = None) -> Any:
-        chips = [_topic_view(t) for t in await service.suggested_topics(runtime, session, limit=CHIPS)]
-        ctx: dict[str, Any] = {"tab": "explore", "chips": chips, "more_base": "/feed"}
+        # the feed first: it opens sessions of its own, so this request's is not yet holding a connection
         try:
             page = await explore.explore_page(runtime, actor.user_id if actor else None, cursor=cursor, limit=PER_PAGE)
         except (InvalidCursor, CursorExpired) as exc:
-            return await render(request, "feed/explore.html", {**ctx, "cards": [], "problem": _cursor_problem(exc)}, status_code=exc.status_code)
+            page, problem = None, exc
+        chips = [_topic_view(t) for t in await service.suggested_topics(runtime, session, limit=CHIPS)]
+        ctx: dict[str, Any] = {"tab": "explore", "chips": chips, "more_base": "/feed"}
+        if page is None:
+            return await render(request, "feed/explore.html", {**ctx, "cards": [], "problem": _cursor_problem(problem)}, status_code=problem.status_code)
         cards = [card_view(c) for c in page.items]
         return await render(request, "feed/explore.html", {**ctx, "columns": columns(cards), "cards": cards, **_paging(page, "/feed")})
 
