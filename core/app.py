@@ -14,10 +14,6 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Router, get
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from core.auth.permissions import Actor
-from core.catalog.media import media_router
 from litestar.channels import ChannelsPlugin
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
@@ -26,14 +22,20 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session import SessionMiddleware
-from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
+from litestar.middleware.session.client_side import (
+    ClientSideSessionBackend,
+    CookieBackendConfig,
+)
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template.config import TemplateConfig
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import __version__
+from core.auth.permissions import Actor
+from core.catalog.media import media_router
 from core.logs import configure_logging
 from core.plugin_manager import PluginError
 from core.runtime import Runtime, create_runtime
@@ -46,6 +48,7 @@ from core.web import (
     provide_actor,
     provide_runtime,
     provide_session,
+    serve_guest_page,
 )
 
 SURFACE_PATHS = {"api": "/api/v1", "storefront": "/", "creator_portal": "/creator"}
@@ -132,7 +135,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         else:
             middleware = [prometheus.middleware, session_mw, csrf_mw, SessionIdentity()]
         routers.append(
-            Router(path=path, route_handlers=handlers, middleware=middleware, include_in_schema=surface == "api", opt={"surface": surface})
+            Router(
+                path=path, route_handlers=handlers, middleware=middleware, include_in_schema=surface == "api", opt={"surface": surface},
+                before_request=None if surface == "api" else serve_guest_page,
+            )
         )
 
     async def on_startup(app: Litestar) -> None:

@@ -18,8 +18,13 @@ from sqlalchemy.orm import Session
 from core.db import Base, Database
 from core.events import CHANGED_KEY, CORE_JOBS, PENDING_KEY, Relay, record_changes
 from core.jobs import Jobs, make_broker
+from core.plugin_manager import (
+    CORE_PLUGIN_NAME,
+    PluginError,
+    PluginManager,
+    build_plugin_manager,
+)
 from core.readmodel import ReadModels, RedisInvalidation, watch_session_class
-from core.plugin_manager import CORE_PLUGIN_NAME, PluginError, PluginManager, build_plugin_manager
 from core.settings import Settings
 
 log = logging.getLogger("zhongcao")
@@ -53,6 +58,9 @@ class Runtime:
 
         self.search = SearchService(self)  # declared indexes checked now: a bad one stops start-up
         self.read_models = ReadModels()
+        from core.web import GuestPages
+
+        self.guest_pages = GuestPages(settings.guest_page_seconds)
         self._invalidation: RedisInvalidation | None = None
         if settings.redis_url:
             self._invalidation = RedisInvalidation(settings.redis_url, f"{settings.queue_namespace}:readmodels", self.read_models)
@@ -162,7 +170,7 @@ class Runtime:
             for name in due_periodic_jobs(self.jobs.periodic, last_sent, time.monotonic()):
                 try:
                     self.jobs.send(name)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("could not enqueue %s", name)
 
     async def stop(self) -> None:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     login_window_seconds: int = 900
     token_ttl_seconds: int = 86_400
     relay_poll_seconds: float = 2.0
+    guest_page_seconds: float = Field(
+        default=2.0, ge=0, le=300,
+        description="Storefront pages a guest (no session, no cart) sees are kept this long per process and served again without their queries (0: off).",
+    )
     tick_seconds: float = Field(default=30.0, description="How often periodic jobs (checkout expiry) are enqueued.")
     authorization_hold_hours: int = Field(
         default=144, ge=1, le=168,

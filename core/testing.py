@@ -40,6 +40,7 @@ def make_test_settings(var_dir: Path, database_url: str, **overrides: Any) -> Se
         "secret_key": "test-secret-key-not-for-production",
         "plugins_disabled": "",
         "relay_poll_seconds": 0.2,
+        "guest_page_seconds": 0,  # tests see every write at once (tests/storefront/test_guest_pages.py turns it on)
         "queue_namespace": f"zctest-{uuid.uuid4().hex[:8]}",
     }
     values.update(overrides)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
+from html import escape as html_escape
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -181,7 +183,67 @@ def build_page_context(request: Request, actor: Actor | None, extra: dict[str, A
     return ctx
 
 
-async def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Template:
+# ---------------------------------------------------------------- guest pages
+
+GUEST_CACHE = "guest_cache"  # a GET handler's opt: guests may be served this page from the guest page cache
+CSRF_SLOT = "\x00zc-csrf\x00"  # stands for the visitor's own CSRF token in a kept page
+GUEST_PAGES_KEPT = 2_000
+
+
+class GuestPages:
+    """Pages as guests see them, kept a couple of seconds per process (micro-caching, as a
+    CDN in front of a shop does): a popular product or note page under load is rendered
+    once per interval instead of once per visit. Only for handlers that opt in, only for
+    visitors with no session, cart or bearer token (whose pages never depend on who they
+    are), keyed by path, query and language; each visitor's own CSRF token is put back
+    in. Guests never see their own writes on these pages, so a short staleness is safe."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._pages: dict[tuple[str, str, str], tuple[float, int, str]] = {}
+
+    def key(self, request: Request) -> tuple[str, str, str] | None:
+        if self.seconds <= 0 or request.method != "GET" or not request.route_handler.opt.get(GUEST_CACHE):
+            return None
+        cookies = request.cookies
+        if "zc_session" in cookies or "zc_cart" in cookies or "authorization" in request.headers:
+            return None
+        runtime = runtime_of(request)
+        return (request.url.path, request.url.query or "", pick_locale(request, runtime))
+
+    def get(self, key: tuple[str, str, str]) -> tuple[int, str] | None:
+        kept = self._pages.get(key)
+        if kept is None or kept[0] < time.monotonic():
+            return None
+        return kept[1], kept[2]
+
+    def put(self, key: tuple[str, str, str], status: int, body: str, token: str) -> None:
+        if len(self._pages) >= GUEST_PAGES_KEPT:
+            now = time.monotonic()
+            self._pages = {k: v for k, v in self._pages.items() if v[0] >= now}
+            if len(self._pages) >= GUEST_PAGES_KEPT:
+                self._pages.pop(next(iter(self._pages)))
+        self._pages[key] = (time.monotonic() + self.seconds, status, body.replace(token, CSRF_SLOT) if token else body)
+
+
+def _csrf_token(request: Request) -> str:
+    from litestar.utils.scope.state import ScopeState
+
+    return ScopeState.from_scope(request.scope).csrf_token or ""
+
+
+async def serve_guest_page(request: Request) -> Response | None:
+    """before_request of the storefront: a kept guest page, with this visitor's CSRF token."""
+    pages = runtime_of(request).guest_pages
+    key = pages.key(request)
+    kept = pages.get(key) if key is not None else None
+    if kept is None:
+        return None
+    status, body = kept
+    return Response(body.replace(CSRF_SLOT, html_escape(_csrf_token(request))), status_code=status, media_type=MediaType.HTML)
+
+
+async def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Template | Response:
     # Rendering is a handler's last step: what it did not commit would be rolled back
     # anyway, so the request's session gives its connection back now. Otherwise the
     # actor lookup and the plugins' page_context would each hold a second connection
@@ -197,6 +259,13 @@ async def render(request: Request, template: str, context: dict[str, Any] | None
             extra = await extra
         if extra:
             ctx.update(extra)
+    pages = runtime.guest_pages
+    key = pages.key(request) if status_code == 200 else None
+    if key is not None:  # rendered here (as Litestar would) so the page can be kept
+        page = Template(template_name=template, context=ctx)
+        body = request.app.template_engine.get_template(template).render(**page.create_template_context(request))
+        pages.put(key, status_code, body, html_escape(_csrf_token(request)))
+        return Response(body, status_code=status_code, media_type=MediaType.HTML)
     return Template(template_name=template, context=ctx, status_code=status_code, media_type=MediaType.HTML)
 
 

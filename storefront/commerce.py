@@ -40,7 +40,7 @@ from core.orders.models import (
 from core.orders.views import cart_out, checkout_out, order_out, refund_out
 from core.payments import service as payments
 from core.payments.models import PaymentStatus
-from core.web import login_required, render
+from core.web import GUEST_CACHE, login_required, render
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -161,7 +161,7 @@ class CommercePages(Controller):
 
     # -- catalogue
 
-    @get("/products")
+    @get("/products", opt={GUEST_CACHE: True})
     async def products(
         self, request: Request, session: AsyncSession, brand: FilterText = None, category: FilterText = None, tag: FilterText = None, page: PageNumber = 1
     ) -> Any:
@@ -190,7 +190,7 @@ class CommercePages(Controller):
             },
         )
 
-    @get("/products/{slug:str}")
+    @get("/products/{slug:str}", opt={GUEST_CACHE: True})
     async def product(self, request: Request, slug: str, session: AsyncSession, variant: int | None = None) -> Any:
         return await self._product_page(request, session, slug, selected_id=variant)
 

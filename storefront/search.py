@@ -26,7 +26,7 @@ from core.catalog.models import Brand, Category
 from core.errors import ValidationFailed
 from core.search.api import filter_values, parse_query
 from core.search.base import MAX_PAGE_DEPTH, SearchResult
-from core.web import render
+from core.web import GUEST_CACHE, render
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,7 +173,7 @@ def link(params: dict[str, list[str]], **changes: Any) -> str:
 class SearchPage(Controller):
     path = "/search"
 
-    @get("/", name="search_page")
+    @get("/", name="search_page", opt={GUEST_CACHE: True})
     async def search(self, request: Request, runtime: Runtime, session: AsyncSession) -> Any:
         params = {k: kept for k, vs in request.query_params.dict().items() if k not in FIXED and (kept := [v for v in vs if v.strip()])}
         tabs = [t for t in TABS.values() if t.index in runtime.search.indexes]

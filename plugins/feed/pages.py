@@ -25,7 +25,7 @@ from core import forms
 from core.auth.permissions import Actor
 from core.db import utcnow
 from core.errors import DomainError, ValidationFailed
-from core.web import login_required, render
+from core.web import GUEST_CACHE, login_required, render
 from plugins.feed import explore, service
 from plugins.feed.cards import FeedCard, FeedPage, TopicOut
 from plugins.feed.cursor import CursorExpired, InvalidCursor
@@ -187,7 +187,7 @@ def _topic_ids(raw: list[str]) -> list[int]:
 class ExplorePages(Controller):
     path = "/"
 
-    @get("/", name="feed_explore")
+    @get("/", name="feed_explore", opt={GUEST_CACHE: True})
     async def explore(self, request: Request, runtime: Runtime, session: AsyncSession, actor: Actor | None, cursor: str | None = None) -> Any:
         # the feed first: it opens sessions of its own, so this request's is not yet holding a connection
         try:
@@ -201,7 +201,7 @@ class ExplorePages(Controller):
         cards = [card_view(c) for c in page.items]
         return await render(request, "feed/explore.html", {**ctx, "columns": columns(cards), "cards": cards, **_paging(page, "/feed")})
 
-    @get("/more")
+    @get("/more", opt={GUEST_CACHE: True})
     async def explore_more(self, request: Request, runtime: Runtime, actor: Actor | None, cursor: str | None = None) -> Any:
         """The next cards as a fragment, for explore.js."""
         try:

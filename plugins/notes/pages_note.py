@@ -25,7 +25,7 @@ from sqlalchemy import select
 from core import forms
 from core.errors import DomainError, NotAuthenticated, NotFound, ValidationFailed
 from core.orders.cookies import current_cart, keep_guest_cart, secure_cookies
-from core.web import login_url, render
+from core.web import GUEST_CACHE, login_url, render
 from plugins.notes import engagement, profiles
 from plugins.notes import notes as svc
 from plugins.notes.models import Comment, CommentStatus, NoteStatus
@@ -160,7 +160,7 @@ def _login_first(request: Request, note_id: int) -> Response:
 class NotePage(Controller):
     path = "/"
 
-    @get("/{note_id:int}", name="note_page")
+    @get("/{note_id:int}", name="note_page", opt={GUEST_CACHE: True})
     async def show(self, request: Request, note_id: int, runtime: Runtime, actor: Actor | None, comments: Offset = 0, thread: CommentRef = None) -> Any:
         return await note_page(request, runtime, note_id, actor, offset=comments, thread=thread)
 

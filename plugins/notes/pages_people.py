@@ -25,7 +25,7 @@ from core.auth.models import User
 from core.auth.permissions import require_actor
 from core.catalog.media import media_url
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.web import login_required, login_url, render, safe_next
+from core.web import GUEST_CACHE, login_required, login_url, render, safe_next
 from plugins.notes import engagement, profiles
 from plugins.notes import notes as svc
 from plugins.notes.models import (
@@ -203,7 +203,7 @@ async def _follow_page(request: Request, session: AsyncSession, actor: Actor | N
 class PeoplePages(Controller):
     path = "/people"
 
-    @get("/{handle:str}", name="notes_profile")
+    @get("/{handle:str}", name="notes_profile", opt={GUEST_CACHE: True})
     async def profile(self, request: Request, handle: str, session: AsyncSession, actor: Actor | None, tab: str = "notes", cursor: Cursor = None) -> Any:
         person = await profiles.public_profile(session, handle, _uid(actor))
         owner = person.profile
