@@ -9,7 +9,9 @@ environment.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +36,8 @@ CHROMIUM_ARGS = [
 ZHONGCAO = Path(sys.executable).parent / "zhongcao"
 DEMO_PASSWORD = "zhongcao-demo"
 MOBILE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+# screenshots of each step (`shot`): $ZHONGCAO_TEST_ARTIFACTS/browser, else var/test-artifacts/browser in the repo
+ARTIFACTS = Path(os.environ.get("ZHONGCAO_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "var" / "test-artifacts") / "browser"
 
 
 def _chromium_path() -> str | None:
@@ -127,3 +131,22 @@ def new_page(browser, demo_url):  # noqa: ANN001, ANN201
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest):  # noqa: ANN201
+    """`shot(page, "step")`: the page as seen now, saved as ARTIFACTS/<test>-<nn>-<step>.png.
+    Written whole and then renamed: the SQLite and PostgreSQL passes of scripts/test.sh run
+    the same browser tests side by side, into the same folder."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    numbers = itertools.count(1)
+
+    def take(page, step: str, *, full_page: bool = False) -> Path:  # noqa: ANN001
+        path = ARTIFACTS / f"{test}-{next(numbers):02d}-{step}.png"
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_bytes(page.screenshot(full_page=full_page))
+        os.replace(partial, path)
+        return path
+
+    return take
