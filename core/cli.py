@@ -282,6 +282,9 @@ def _serve(runtime, host: str, port: int) -> None:  # noqa: ANN001
 
     from core.app import create_app
 
+    if "public_url" not in runtime.settings.model_fields_set:  # links the app builds (shares, emails) point here
+        runtime.settings.public_url = f"http://{host}:{port}"
+
     uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level="warning", access_log=False)
 
 

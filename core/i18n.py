@@ -24,6 +24,16 @@ def translator(runtime: Runtime, locale: str) -> Callable[..., str]:
     return _
 
 
+def plural_translator(translate: Callable[..., str]) -> Callable[..., str]:
+    """`_n("{n} note", "{n} notes", n)`: the English form for n, then translated (Chinese
+    has one form: give both keys the same translation)."""
+
+    def _n(one: str, many: str, n: int, **values: object) -> str:
+        return translate(one if n == 1 else many, n=n, **values)
+
+    return _n
+
+
 def pick_locale(connection: ASGIConnection, runtime: Runtime, preferred: str | None = None) -> str:
     """Cookie, then the account's choice, then Accept-Language, then the default."""
     chosen = connection.cookies.get(LANG_COOKIE) or preferred

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from core.auth.permissions import Actor
 from core.auth.service import load_actor, read_token
 from core.errors import DomainError, NotAuthenticated
-from core.i18n import pick_locale, translator
+from core.i18n import pick_locale, plural_translator, translator
 from core.plugin_manager import PluginError
 
 if TYPE_CHECKING:
@@ -171,7 +171,8 @@ def build_page_context(request: Request, actor: Actor | None, extra: dict[str, A
     ctx = {
         "actor": actor,
         "locale": locale,
-        "_": translator(runtime, locale),
+        "_": (translate := translator(runtime, locale)),
+        "_n": plural_translator(translate),
         "surface": surface_of(request.url.path),
         "payment_mode": runtime.settings.payment_mode,
         "payment_test_mode": getattr(runtime.payment_providers.get(runtime.settings.payment_mode), "test_mode", True),

@@ -71,6 +71,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "Notes from people you follow show up here.": "你关注的人发布的笔记会出现在这里。",
         "People to follow": "推荐关注",
         "Topics you might like": "你可能感兴趣的话题",
+        "{n} note": "{n} 篇笔记",
         "{n} notes": "{n} 篇笔记",
         "Pick what you like": "选择你感兴趣的内容",
         "Pick a few topics and your feed starts with notes about them.": "选几个话题，你的信息流会从相关笔记开始。",

@@ -54,6 +54,23 @@ DEMO_NOTES: list[tuple[str, str, str, list[tuple[str, int | None, int | None, in
     ("jun.tea", "茉莉银针 · 下午茶",
      "七窨茉莉，花香不压茶味，下午三点的一杯。#茶 #好物分享",
      [("TR-JSN-50", None, None, None)], 2, None, 20),
+    # more of everyday posting, so the explore feed has pages to scroll
+    ("mia.skin", "换季护肤清单", "换季脸干起皮，精简成三步：温和洁面、保湿、防晒。#护肤 #换季", [("CS-CREAM-50", None, None, None)], 2, None, 100),
+    ("mia.skin", "油皮也能用的面霜", "以为会闷痘，结果很清爽。Not greasy at all. #护肤 #油皮", [("CS-CREAM-50", None, None, None)], 1, None, 120),
+    ("mia.skin", "卸妆三步不搓脸", "干手干脸、打圈一分钟、温水乳化。#卸妆 #护肤", [("CS-OIL-150", None, None, None)], 1, None, 140),
+    ("mia.skin", "唇膏颜色对比", "蜜桃和裸粉放一起，日常选蜜桃。#彩妆 #好物分享", [("CS-LIP-PEACH", None, None, None)], 2, None, 160),
+    ("mia.skin", "出差护肤小样", "三天出差只带卸妆油和修护霜。#出差 #护肤", [("CS-OIL-150", None, None, None)], 1, None, 180),
+    ("leo.trails", "新手徒步装备", "外套、背包、好袜子，先把这三样配齐。Beginner kit. #徒步 #装备", [("NT-WJ-BLU-M", None, None, None)], 2, None, 90),
+    ("leo.trails", "雨天徒步小记", "小雨里的古道更安静，外套防泼水够用。#徒步 #雨天", [("NT-WJ-BLU-M", None, None, None)], 1, None, 110),
+    ("leo.trails", "18升背包装什么", "水、外套、头灯、能量棒，刚好装满。#徒步 #装备", [("NT-DP18-GRA", None, None, None)], 2, None, 130),
+    ("leo.trails", "城市夜跑路线", "滨江十公里，路灯好、人少。#跑步 #周末去哪儿", [("NT-SOCK-M", None, None, None)], 1, None, 150),
+    ("leo.trails", "露营第一晚", "风有点大，羊毛袜救了我。First camp night. #露营 #徒步", [("NT-SOCK-M", None, None, None)], 1, None, 170),
+    ("jun.tea", "办公室冷泡茶", "早上泡好，下午就能喝。#冷泡茶 #打工人", [("TR-CBO-10", None, None, None)], 1, None, 95),
+    ("jun.tea", "一人食下午茶", "玻璃壶 + 茉莉银针 + 一块小蛋糕。#一人食 #茶", [("TR-POT-300", None, None, None)], 2, None, 115),
+    ("jun.tea", "乌龙的三种喝法", "热泡、冷泡、做奶茶，各有味道。Three ways with oolong. #茶", [("TR-CBO-10", None, None, None)], 2, None, 135),
+    ("jun.tea", "送长辈的茶礼", "茉莉银针罐装好看，长辈也爱喝。#送礼 #茶", [("TR-JSN-50", None, None, None)], 1, None, 155),
+    ("jun.tea", "茶具收纳", "一人食茶壶不占地方，洗起来也方便。#收纳 #一人食", [("TR-POT-300", None, None, None)], 1, None, 175),
+    ("jun.tea", "周末茶会准备", "三款茶、两种点心，四个朋友刚好。#茶 #周末去哪儿", [("TR-JSN-50", None, None, None), ("TR-CBO-10", None, None, None)], 2, None, 190),
 ]
 DEMO_BUYER = "shopper@demo.zhongcao.dev"
 DEMO_CARD = "5555 5555 5555 4444"  # sandbox (the core demo's shopper card)

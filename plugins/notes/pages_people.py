@@ -438,6 +438,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "{n} followers": "{n} 粉丝",
         "Likes & collects": "获赞与收藏",
         "Notes": "笔记",
+        "{n} note": "{n} 篇笔记",
         "{n} notes": "{n} 篇笔记",
         "More notes": "更多笔记",
         "No notes yet.": "还没有笔记。",
