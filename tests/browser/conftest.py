@@ -40,6 +40,18 @@ MOBILE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "
 ARTIFACTS = Path(os.environ.get("ZHONGCAO_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "var" / "test-artifacts") / "browser"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The demo these tests drive is the embedded mode (SQLite) in both passes of
+    scripts/test.sh, so they run once: in the SQLite pass."""
+    if os.environ.get("ZHONGCAO_TEST_BACKEND") != "postgres":
+        return
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(reason="browser tests drive the embedded (SQLite) demo: they run in the SQLite pass")
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(skip)
+
+
 def _chromium_path() -> str | None:
     found = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
     return found if found and os.access(found, os.X_OK) else None

@@ -452,14 +452,15 @@ async def test_brand_page_shows_recent_notes_tagging_its_products(zc_client, zc_
 async def test_product_slot_lists_the_tagging_notes_most_liked_first(zc_client, zc_app, zc_runtime, zc_make_user, zc_make_product):
     """page_context + render_slot as the product page calls them."""
     from core.catalog import service as catalog
-    from core.i18n import translator
+    from core.i18n import plural_translator, translator
 
     made = await _tagging_notes(zc_client, zc_make_user, zc_make_product)
 
     async def slot(product_id: int) -> str | None:
         async with zc_runtime.db.read_session() as s:
             view = await catalog.get_active_product(s, await slug_of(zc_runtime, product_id))
-        ctx: dict[str, Any] = {"product": view, "actor": None, "locale": "en", "_": translator(zc_runtime, "en"), "csrf_input": ""}
+        translate = translator(zc_runtime, "en")
+        ctx: dict[str, Any] = {"product": view, "actor": None, "locale": "en", "_": translate, "_n": plural_translator(translate), "csrf_input": ""}
         ctx["render_template"] = lambda name, **extra: Markup(zc_app.template_engine.get_template(name).render(**{**ctx, **extra}))
         ctx.update(await pages_people.page_context("storefront/product.html", ctx, zc_runtime) or {})
         return pages_people.render_slot("product_below", ctx)
