@@ -49,6 +49,14 @@ def make_test_settings(var_dir: Path, database_url: str, **overrides: Any) -> Se
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: runs only on the PostgreSQL backend")
+    # Argon2 with production parameters costs ~0.7 s a hash and as much a login on this
+    # machine: most of the suite's time once pages sign users in. Tests hash with argon2's
+    # cheapest profile (still argon2id; hashes made either way verify either way).
+    from argon2 import PasswordHasher, profiles
+
+    from core.auth import service as auth_service
+
+    auth_service._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
