@@ -11,16 +11,13 @@
 (4, the same checkout with Stripe, is test_journeys_stripe_browser.py.) Each step's
 screenshot goes to the `shot` fixture's folder (conftest.ARTIFACTS).
 
-The demo has 7 notes, fewer than one page of explore (20 cards), so this module's demo gets
-EXTRA_NOTES more from its creators through the notes API first: otherwise there is nothing
-for explore.js to load as the reader scrolls.
+The demo has 23 notes, more than one page of explore (20 cards), so explore.js has a second
+page to load as the reader scrolls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import re
 import sqlite3
 import time
@@ -29,10 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.browser.conftest import DEMO_PASSWORD, MOBILE, running_demo
+from tests.browser.conftest import MOBILE, running_demo
 from tests.browser.test_purchase_browser import expect
 
 pytestmark = pytest.mark.browser
@@ -45,11 +41,9 @@ MIA = "creator@demo.zhongcao.dev"
 CREAM = "Camellia Repair Cream"
 TEA_NOTE = "冷泡乌龙的正确打开方式"  # Jun's note, engaged with in journey 2
 PAGE_CARDS = 20  # one page of explore (plugins.feed.pages.PER_PAGE)
-EXTRA_NOTES = 16  # 7 demo notes + 16 = 23: a second page of explore
-EXTRA_AUTHORS = {"leo@demo.zhongcao.dev": ("徒步", (62, 128, 98)), "jun@demo.zhongcao.dev": ("茶", (168, 128, 64))}
 
 
-# ---------------------------------------------------------------- the demo, with more notes
+# ---------------------------------------------------------------- the demo
 
 
 @pytest.fixture(scope="module")
@@ -59,39 +53,9 @@ def demo_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_url(demo_var: Path) -> Iterator[str]:
-    """The demo (overrides conftest's to know its folder), with EXTRA_NOTES more notes."""
+    """The demo (overrides conftest's to know its folder)."""
     with running_demo(demo_var) as base:
-        post_notes(base, EXTRA_NOTES)
         yield base
-
-
-def picture(colour: tuple[int, int, int], index: int) -> bytes:
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (300, 400), tuple(max(0, c - 12 * (index % 4)) for c in colour))
-    ImageDraw.Draw(img).ellipse((70, 120, 230, 280), fill=tuple(min(255, c + 70) for c in colour))
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=80)
-    return out.getvalue()
-
-
-def post_notes(base: str, count: int) -> None:
-    """`count` published notes by the demo's hiking and tea creators, as their app would post them."""
-    with httpx.Client(base_url=base, timeout=30) as api:
-        tokens = {}
-        for email in EXTRA_AUTHORS:
-            r = api.post("/api/v1/auth/token", json={"email": email, "password": DEMO_PASSWORD})
-            assert r.status_code == 200, r.text
-            tokens[email] = r.json()["access_token"]
-        for i in range(count):
-            email = list(EXTRA_AUTHORS)[i % len(EXTRA_AUTHORS)]
-            topic, colour = EXTRA_AUTHORS[email]
-            note = {"title": f"{topic}日记 {i + 1}", "body": f"第 {i + 1} 篇。Day {i + 1}.\n#{topic} #好物分享", "publish": True}
-            r = api.post(
-                "/api/v1/notes", headers={"Authorization": f"Bearer {tokens[email]}"},
-                data={"note": json.dumps(note)}, files={"images": (f"{i}.jpg", picture(colour, i), "image/jpeg")},
-            )
-            assert r.status_code == 201, r.text
 
 
 # ---------------------------------------------------------------- the demo's database (read-only)
@@ -113,7 +77,7 @@ def note_id(demo_var: Path, title: str) -> int:
     return one(demo_var, "SELECT id FROM notes_note WHERE title = ?", title)
 
 
-def eventually(read, what: str, timeout: float = 10.0):  # noqa: ANN001, ANN201
+def eventually(read, what: str, timeout: float = 10.0):
     """`read()` until it answers: the demo's in-process worker handles `order.paid` a moment after the payment."""
     deadline = time.monotonic() + timeout
     while not (found := read()):
@@ -150,7 +114,7 @@ def assert_credited_to_the_author(demo_var: Path, token: str, email: str, note: 
 # ---------------------------------------------------------------- steps
 
 
-def sign_up(page, email: str, name: str = "新朋友 Newcomer") -> None:  # noqa: ANN001
+def sign_up(page, email: str, name: str = "新朋友 Newcomer") -> None:
     """The sign-up form, in English (the browser's language follows the account afterwards)."""
     page.goto("/lang/en?next=/signup")
     form = page.get_by_test_id("signup-form")
@@ -170,11 +134,11 @@ def counter(n: int) -> re.Pattern[str]:
     return re.compile(rf"(?<!\d){n}(?!\d)")
 
 
-def fits(page, width: int) -> None:  # noqa: ANN001
+def fits(page, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{page.url} scrolls sideways"
 
 
-def scroll_to_the_end(page) -> None:  # noqa: ANN001
+def scroll_to_the_end(page) -> None:
     """Scroll explore as a reader does, until explore.js has loaded every page."""
     cards = page.get_by_test_id("feed-card")
     while page.get_by_test_id("feed-more").count():
@@ -185,7 +149,7 @@ def scroll_to_the_end(page) -> None:  # noqa: ANN001
         )
 
 
-def buy_now(page, note: int, product: str) -> str:  # noqa: ANN001
+def buy_now(page, note: int, product: str) -> str:
     """On the note: "Buy now" on the tagged product, then the address; returns the checkout token."""
     if not page.url.endswith(f"/notes/{note}"):
         page.goto(f"/notes/{note}")
@@ -206,7 +170,7 @@ def buy_now(page, note: int, product: str) -> str:  # noqa: ANN001
 # ---------------------------------------------------------------- 1. sign up, explore, buy from a note
 
 
-def test_new_visitor_buys_from_a_note_and_the_author_is_credited(new_page, shot, demo_var) -> None:  # noqa: ANN001
+def test_new_visitor_buys_from_a_note_and_the_author_is_credited(new_page, shot, demo_var) -> None:
     page = new_page(**MOBILE, locale="en-US")
     email = new_email()
     sign_up(page, email)
@@ -281,7 +245,7 @@ def test_new_visitor_buys_from_a_note_and_the_author_is_credited(new_page, shot,
 # ---------------------------------------------------------------- 2. like, collect, comment
 
 
-def test_shopper_likes_collects_and_comments(new_page, shot, demo_var) -> None:  # noqa: ANN001
+def test_shopper_likes_collects_and_comments(new_page, shot, demo_var) -> None:
     page = new_page(**MOBILE, locale="en-US")
     sign_up(page, new_email(), "点赞的人 Liker")
     note = note_id(demo_var, TEA_NOTE)
@@ -359,7 +323,7 @@ def test_shopper_likes_collects_and_comments(new_page, shot, demo_var) -> None: 
 # ---------------------------------------------------------------- 3. search
 
 
-def test_search_in_chinese_and_english_with_a_brand_facet(new_page, shot) -> None:  # noqa: ANN001
+def test_search_in_chinese_and_english_with_a_brand_facet(new_page, shot) -> None:
     page = new_page(**MOBILE, locale="en-US")
     page.goto("/lang/en?next=/")
 
@@ -403,7 +367,7 @@ def test_search_in_chinese_and_english_with_a_brand_facet(new_page, shot) -> Non
 
 
 @pytest.mark.parametrize("device", ["phone", "desktop"])
-def test_main_pages_fit_phone_and_desktop(new_page, shot, demo_var, device: str) -> None:  # noqa: ANN001
+def test_main_pages_fit_phone_and_desktop(new_page, shot, demo_var, device: str) -> None:
     options, width = (MOBILE, 390) if device == "phone" else (DESKTOP, 1280)
     page = new_page(**options, locale="en-US")
     page.goto("/lang/en?next=/")
