@@ -8,7 +8,7 @@
 3. search in Chinese and in English, narrowed with a brand facet;
 5. the main pages at phone and desktop width: nothing scrolls sideways, the main parts show.
 
-(4, the same checkout with Stripe, is test_journeys_stripe_browser.py.) Each step's
+(4, the same checkout with Stripe, is in test_stripe_browser.py, on its Stripe-mode demo.) Each step's
 screenshot goes to the `shot` fixture's folder (conftest.ARTIFACTS).
 
 The demo has 23 notes, more than one page of explore (20 cards), so explore.js has a second

@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ import httpx
 import pytest
 
 from tests.browser.conftest import MOBILE, running_demo
+from tests.browser.test_journeys_browser import (
+    CREAM,
+    SPONSORED_NOTE,
+    assert_credited_to_the_author,
+    buy_now,
+    fits,
+    note_id,
+    sign_up,
+)
 from tests.browser.test_purchase_browser import SHOPPER, expect, fits_the_phone, login
 
 API_BASE = os.environ.get("ZHONGCAO_TEST_STRIPE_API_BASE")
@@ -191,3 +201,40 @@ def test_3d_secure_failed_then_the_card_form_again(new_page, demo_var) -> None: 
     shop.get_by_test_id("pay-button").click()
     expect()(shop).to_have_url(re.compile(rf"/checkout/{token}/done$"))
     assert_paid_at_stripe(demo_var, token, orders=1)
+
+
+# ---------------------------------------------------------------- issue 7, journey 4
+
+
+# Buying from a note with "Buy now", paid through Stripe.js's Element: the PaymentIntent
+# succeeds for the checkout's total and the sale is the note author's.
+def test_new_visitor_buys_from_a_note_with_stripe(new_page, shot, demo_var) -> None:  # noqa: ANN001
+    page = new_page(**MOBILE, locale="en-US")
+    email = f"visitor-{uuid.uuid4().hex[:10]}@example.com"
+    sign_up(page, email)
+    note = note_id(demo_var, SPONSORED_NOTE)
+    page.goto(f"/notes/{note}")
+    expect()(page.get_by_test_id("sponsored-label")).to_be_visible()
+    shot(page, "note")
+
+    token = buy_now(page, note, CREAM)
+    expect()(page.get_by_test_id("stripe-test-mode")).to_contain_text("TEST MODE")
+    expect()(page.get_by_test_id("card-element").locator('input[placeholder="number"]')).to_be_visible()  # Stripe.js's Element, mounted
+    expect()(page.get_by_test_id("pay-button")).to_be_enabled()
+    type_card(page, "4242424242424242")
+    fits(page, 390)
+    shot(page, "payment")
+    page.get_by_test_id("pay-button").click()
+
+    expect()(page).to_have_url(re.compile(rf"/checkout/{token}/done$"))
+    done = page.get_by_test_id("done-order")
+    expect()(done).to_have_count(1)
+    expect()(done).to_contain_text("Paid")
+    number = done.locator("strong").first.inner_text()
+    shot(page, "done")
+    page.goto("/account/orders")
+    expect()(page.get_by_test_id("order-list").locator("li", has_text=number)).to_contain_text("Paid")
+    shot(page, "orders")
+
+    assert_paid_at_stripe(demo_var, token, orders=1)
+    assert_credited_to_the_author(demo_var, token, email, note)
