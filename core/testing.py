@@ -81,8 +81,9 @@ def zc_extra_plugins() -> list[tuple[str, object]]:
 
 
 @pytest.fixture
-def zc_settings(zc_var_dir: Path, zc_database_url: str) -> Settings:
-    return make_test_settings(zc_var_dir, zc_database_url)
+def zc_settings(zc_var_dir: Path, zc_database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """`@pytest.mark.parametrize("zc_settings", ["notes"], indirect=True)` runs a test with those plugins disabled."""
+    return make_test_settings(zc_var_dir, zc_database_url, plugins_disabled=getattr(request, "param", ""))
 
 
 @pytest.fixture(scope="session")
@@ -243,6 +244,22 @@ async def html_login(client: Any, email: str, password: str = TEST_PASSWORD, pat
     response = await client.post(path, data={"email": email, "password": password, "_csrf_token": csrf, "next": "/account"}, follow_redirects=False)
     assert response.status_code == 303, response.text
     return response
+
+
+def csrf(client: Any) -> str:
+    """The CSRF token a page set in the client's cookie."""
+    token = client.cookies.get("zc_csrf")
+    assert token, "a page must have set the CSRF cookie"
+    return token
+
+
+async def post_form(client: Any, path: str, data: dict[str, Any] | None = None, *, token: bool = True, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """A browser's form POST: with the CSRF token (a page is fetched first if none set it;
+    `token=False` leaves it out), in English, redirects not followed."""
+    if not client.cookies.get("zc_csrf"):
+        await client.get("/login")
+    body = {**(data or {}), **({"_csrf_token": csrf(client)} if token else {})}
+    return await client.post(path, data=body, headers={"accept-language": "en", **(headers or {})}, follow_redirects=False, **kwargs)
 
 
 @pytest.fixture

@@ -15,21 +15,9 @@ from sqlalchemy import select
 from core.catalog.models import Product, ProductMedia, Variant
 from core.inventory import service as inventory
 from core.orders.models import Order, OrderStatus, Refund
-from core.testing import ADDRESS, html_login
+from core.testing import ADDRESS, csrf, html_login, post_form
 
 EN = {"accept-language": "en"}
-
-
-def csrf(client: Any) -> str:
-    token = client.cookies.get("zc_csrf")
-    assert token, "a page must have set the CSRF cookie"
-    return token
-
-
-async def post_form(client: Any, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    if not client.cookies.get("zc_csrf"):
-        await client.get("/")
-    return await client.post(path, data={**(data or {}), "_csrf_token": csrf(client)}, headers=EN, follow_redirects=False, **kwargs)
 
 
 async def slug_of(runtime: Any, variant: Variant) -> str:

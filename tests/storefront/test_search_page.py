@@ -11,15 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from litestar.exceptions import NoRouteMatchFoundException
 
-from core.testing import api_token, make_test_settings
+from core.testing import api_token
 
 EN = {"accept-language": "en"}
-
-
-@pytest.fixture
-def zc_settings(zc_var_dir, zc_database_url, request):
-    """`@pytest.mark.parametrize("zc_settings", ["notes"], indirect=True)` disables plugins."""
-    return make_test_settings(zc_var_dir, zc_database_url, plugins_disabled=getattr(request, "param", ""))
 
 
 @pytest.fixture(autouse=True)

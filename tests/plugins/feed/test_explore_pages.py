@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from core import hookimpl
 from core.db import utcnow
-from core.testing import QueryCounter, html_login, make_test_settings, settle
+from core.testing import QueryCounter, html_login, post_form, settle
 from plugins.feed.cards import FeedCard
 from plugins.feed.models import FeedSession
 from tests.plugins.feed.helpers import feed_settings_for, follow, note
@@ -42,12 +42,6 @@ def zc_extra_plugins() -> list[tuple[str, object]]:
     return [("explore_probe", ExploreProbe())]
 
 
-@pytest.fixture
-def zc_settings(zc_var_dir, zc_database_url, request):
-    """`@pytest.mark.parametrize("zc_settings", ["feed"], indirect=True)` disables plugins."""
-    return make_test_settings(zc_var_dir, zc_database_url, plugins_disabled=getattr(request, "param", ""))
-
-
 @pytest.fixture(autouse=True)
 def _fast_feed_in_english(zc_runtime, zc_client):
     feed_settings_for(zc_runtime)
@@ -73,16 +67,6 @@ def note_ids(html: str) -> list[int]:
 
 def link(html: str, attribute: str) -> str:
     return unescape(re.search(rf'{attribute}="([^"]+)"', html).group(1))
-
-
-async def csrf(client: Any) -> str:
-    if not client.cookies.get("zc_csrf"):
-        await client.get("/")
-    return client.cookies.get("zc_csrf")
-
-
-async def post(client: Any, path: str, data: dict[str, Any]) -> Any:
-    return await client.post(path, data={**data, "_csrf_token": await csrf(client)}, headers=EN, follow_redirects=False)
 
 
 async def creators(zc_make_user, n: int) -> list:
@@ -219,9 +203,9 @@ async def test_topic_picks_save_and_show_as_picked(zc_client, zc_runtime, zc_mak
     refused = await zc_client.post("/feed/topics", data={"topic": ids["tea"]}, headers=EN, follow_redirects=False)
     assert refused.status_code == 403, "no CSRF token"
 
-    saved = await post(zc_client, "/feed/topics", {"topic": [ids["tea"], ids["hiking"]]})
+    saved = await post_form(zc_client, "/feed/topics", {"topic": [ids["tea"], ids["hiking"]]})
     assert saved.status_code == 303 and saved.headers["location"].startswith("/feed?notice=")
-    again = await post(zc_client, "/feed/topics", {"topic": [ids["tea"], ids["hiking"]]})  # a double click
+    again = await post_form(zc_client, "/feed/topics", {"topic": [ids["tea"], ids["hiking"]]})  # a double click
     assert again.status_code == 303
     assert "Your topics are saved." in await get(zc_client, saved.headers["location"])
     form = await get(zc_client, "/feed/topics")
@@ -229,12 +213,12 @@ async def test_topic_picks_save_and_show_as_picked(zc_client, zc_runtime, zc_mak
     assert checked == {ids["tea"], ids["hiking"]} and 'data-testid="picked-count">2 topics picked<' in form
 
     for bad in (["999999"], ["tea"]):
-        refused = await post(zc_client, "/feed/topics", {"topic": bad})
+        refused = await post_form(zc_client, "/feed/topics", {"topic": bad})
         assert refused.status_code == 422 and 'data-testid="topics-error"' in refused.text
     home = await get(zc_client, "/")
     assert 'data-testid="pick-topics-prompt"' not in home, "picked: no prompt"
     assert set(re.findall(r'name="topic" value="(\d+)" checked', await get(zc_client, "/feed/topics"))) == checked, "bad input changed nothing"
-    assert (await post(zc_client, "/feed/topics", {})).status_code == 303, "no topics at all clears the picks"
+    assert (await post_form(zc_client, "/feed/topics", {})).status_code == 303, "no topics at all clears the picks"
 
 
 async def test_home_shows_a_strip_of_notes_and_the_explore_links(zc_client, zc_runtime, zc_make_user):

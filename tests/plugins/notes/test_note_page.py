@@ -22,7 +22,7 @@ from core.campaigns.models import Attribution
 from core.catalog.models import Product, Variant, VariantPrice
 from core.inventory import service as inventory
 from core.orders.models import Cart, CartLine, Order
-from core.testing import ADDRESS, api_token, html_login, make_test_settings
+from core.testing import ADDRESS, api_token, csrf, html_login, post_form
 from plugins.notes.models import (
     Board,
     Collect,
@@ -39,12 +39,6 @@ from tests.plugins.notes.notes_helpers import count, create_note
 
 API = "/api/v1/notes"
 EN = {"accept-language": "en"}
-
-
-@pytest.fixture
-def zc_settings(zc_var_dir, zc_database_url, request):
-    """`@pytest.mark.parametrize("zc_settings", ["notes"], indirect=True)` disables plugins."""
-    return make_test_settings(zc_var_dir, zc_database_url, plugins_disabled=getattr(request, "param", ""))
 
 
 @pytest.fixture(autouse=True)
@@ -70,19 +64,6 @@ async def author_and_note(client: Any, make_user: Any, make_product: Any, **note
     made = await create_note(client, mia_auth, images=note.pop("images", 2), title=note.pop("title", "夜间修护"), **note)
     client.cookies.clear()  # the API calls set no session; start as a fresh browser
     return mia, made, {"cream": cream, "jun": jun, "mia_auth": mia_auth}
-
-
-def csrf(client: Any) -> str:
-    token = client.cookies.get("zc_csrf")
-    assert token, "a page must have set the CSRF cookie"
-    return token
-
-
-async def post_form(client: Any, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    if not client.cookies.get("zc_csrf"):
-        await client.get("/login")
-    headers = {**EN, **kwargs.pop("headers", {})}
-    return await client.post(path, data={**(data or {}), "_csrf_token": csrf(client)}, headers=headers, follow_redirects=False, **kwargs)
 
 
 async def sign_in(client: Any, user: Any) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from core.catalog.models import Product
 from core.db import utcnow
-from core.testing import QueryCounter, api_token, html_login, make_test_settings
+from core.testing import QueryCounter, api_token, html_login, post_form
 from plugins.notes import pages_people
 from plugins.notes.models import Board, Follow, NotesProfile
 from tests.plugins.notes.engagement_helpers import count
@@ -26,12 +26,6 @@ from tests.plugins.notes.notes_helpers import API, create_note
 
 EN = {"accept-language": "en"}
 TEMPLATES = Path(pages_people.__file__).parent / "templates" / "notes"
-
-
-@pytest.fixture
-def zc_settings(zc_var_dir, zc_database_url, request):
-    """`@pytest.mark.parametrize("zc_settings", ["notes"], indirect=True)` disables plugins."""
-    return make_test_settings(zc_var_dir, zc_database_url, plugins_disabled=getattr(request, "param", ""))
 
 
 @pytest.fixture(autouse=True)
@@ -65,15 +59,6 @@ async def user(client: Any, make_user: Any, handle: str, **kw: Any) -> SimpleNam
 async def note(client: Any, who: SimpleNamespace, title: str, **kw: Any) -> int:
     kw.setdefault("publish", True)
     return (await create_note(client, who.auth, title=title, **kw))["id"]
-
-
-async def post_form(client: Any, path: str, data: dict[str, Any] | None = None, *, token: bool = True, headers: dict[str, str] | None = None) -> Any:
-    if not client.cookies.get("zc_csrf"):
-        await client.get("/")
-    body = dict(data or {})
-    if token:
-        body["_csrf_token"] = client.cookies.get("zc_csrf")
-    return await client.post(path, data=body, headers=headers or EN, follow_redirects=False)
 
 
 async def page(client: Any, path: str, status: int = 200, **params: Any) -> str:
