@@ -12,6 +12,9 @@ import pytest
 from litestar.exceptions import NoRouteMatchFoundException
 
 from core.testing import api_token
+from tests.core.search.test_search_api import (
+    catalogue,  # the same four products as the API's tests
+)
 
 EN = {"accept-language": "en"}
 
@@ -20,17 +23,6 @@ EN = {"accept-language": "en"}
 def _default_moderation(monkeypatch):
     monkeypatch.delenv("ZHONGCAO_NOTES_BLOCKLIST", raising=False)
     monkeypatch.delenv("ZHONGCAO_NOTES_HOLDLIST", raising=False)
-
-
-async def catalogue(runtime: Any, make_product: Any) -> dict[str, Any]:
-    made = {
-        "cream": await make_product("camellia", title="修护面霜 Repair Cream", price=16_800),
-        "serum": await make_product("lumi", title="美白精华 Vitamin C Serum", price=25_800, stock=0),
-        "boots": await make_product("peak", title="Hiking Boots 徒步鞋", price=89_900),
-        "draft": await make_product("peak", title="草稿面霜 Draft Cream", status="draft"),
-    }
-    await runtime.search.rebuild("products")
-    return made
 
 
 async def page(client: Any, status: int = 200, **params: Any) -> str:
