@@ -239,6 +239,7 @@ async def serve_guest_page(request: Request) -> Response | None:
     key = pages.key(request)
     kept = pages.get(key) if key is not None else None
     if kept is None:
+        request.state.guest_page_key = key  # render() keeps the page under it
         return None
     status, body = kept
     return Response(body.replace(CSRF_SLOT, html_escape(_csrf_token(request))), status_code=status, media_type=MediaType.HTML)
@@ -261,7 +262,7 @@ async def render(request: Request, template: str, context: dict[str, Any] | None
         if extra:
             ctx.update(extra)
     pages = runtime.guest_pages
-    key = pages.key(request) if status_code == 200 else None
+    key = getattr(request.state, "guest_page_key", None) if status_code == 200 else None
     if key is not None:  # rendered here (as Litestar would) so the page can be kept
         page = Template(template_name=template, context=ctx)
         body = request.app.template_engine.get_template(template).render(**page.create_template_context(request))
