@@ -55,10 +55,6 @@ async def stock_changed(session: AsyncSession, variant_ids: Any) -> None:
             product_changed(session, product_id)
 
 
-def _crossed_zero(after: int, delta: int) -> bool:
-    return after == 0 if delta < 0 else after == delta
-
-
 async def ensure_location(session: AsyncSession, brand_id: int, name: str = MAIN_LOCATION) -> StockLocation:
     location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == brand_id, StockLocation.name == name))).scalar_one_or_none()
     if location is None:
@@ -313,7 +309,8 @@ async def _move(session: AsyncSession, hold: StockHold, *, general: bool = False
         after = moved.scalar_one_or_none()
         if after is None:
             raise Conflict(f"stock counters out of step for hold {hold.id}")
-        if _crossed_zero(after, deltas["available"]):
+        delta = deltas["available"]
+        if after == max(delta, 0):  # taken down to zero, or brought up from it
             await stock_changed(session, [hold.variant_id])
     elif moved.rowcount != 1:  # a CHECK would fail anyway; say so plainly
         raise Conflict(f"stock counters out of step for hold {hold.id}")
