@@ -42,13 +42,13 @@ from core.runtime import Runtime, create_runtime
 from core.settings import Settings
 from core.web import (
     BearerIdentity,
+    GuestPageHits,
     SessionIdentity,
     handle_exception,
     install_jinja_globals,
     provide_actor,
     provide_runtime,
     provide_session,
-    serve_guest_page,
 )
 
 SURFACE_PATHS = {"api": "/api/v1", "storefront": "/", "creator_portal": "/creator"}
@@ -121,7 +121,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     prometheus = PrometheusConfig(app_name="zhongcao", prefix="zhongcao", group_path=True)
     session_config = CookieBackendConfig(secret=runtime.session_secret, key="zc_session", secure=secure, samesite="lax")
     session_mw = DefineMiddleware(SessionMiddleware, backend=_SharedCookieBackend(config=session_config))
-    csrf_mw = DefineMiddleware(CSRFMiddleware, config=CSRFConfig(secret=runtime.token_secret, cookie_name="zc_csrf", cookie_secure=secure))
+    csrf = CSRFConfig(secret=runtime.token_secret, cookie_name="zc_csrf", cookie_secure=secure)
+    csrf_mw = DefineMiddleware(CSRFMiddleware, config=csrf)
 
     routers: list[Any] = []
     for surface, path in SURFACE_PATHS.items():
@@ -133,11 +134,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if surface == "api":
             middleware = [prometheus.middleware, BearerIdentity()]
         else:
-            middleware = [prometheus.middleware, session_mw, csrf_mw, SessionIdentity()]
+            middleware = [GuestPageHits(csrf), prometheus.middleware, session_mw, csrf_mw, SessionIdentity()]
         routers.append(
             Router(
                 path=path, route_handlers=handlers, middleware=middleware, include_in_schema=surface == "api", opt={"surface": surface},
-                before_request=None if surface == "api" else serve_guest_page,
             )
         )
 

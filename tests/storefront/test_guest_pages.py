@@ -61,3 +61,22 @@ async def test_pages_that_do_not_opt_in_are_never_kept(zc_client, zc_runtime, zc
         assert (await zc_client.get(path, headers=EN)).status_code == 200
     kept = {path for path, _, _ in zc_runtime.guest_pages._pages}
     assert kept == {"/search"}  # the search page opts in; the cart and the login form do not
+
+
+async def test_a_kept_page_gives_a_new_guest_the_csrf_cookie_the_middleware_would(zc_app, zc_runtime, zc_make_product):
+    from prometheus_client import REGISTRY
+
+    tea = await zc_make_product("tea-house", price=3800, title="Cold Brew")
+    path = f"/products/{await slug_of(zc_runtime, tea)}"
+    hits = REGISTRY.get_sample_value("zhongcao_guest_page_hits_total") or 0
+    cookies = []
+    for _ in range(2):  # rendered (the CSRF middleware sets the cookie), then kept (GuestPageHits does)
+        async with AsyncTestClient(app=zc_app, base_url="http://testserver.local") as guest:
+            page = await guest.get(path, headers=EN)
+            assert page.status_code == 200 and "Cold Brew" in page.text
+            assert page.headers["content-type"] == "text/html; charset=utf-8"
+            cookies.append(page.headers["set-cookie"])
+            assert token_in(page.text) == guest.cookies["zc_csrf"]
+    assert REGISTRY.get_sample_value("zhongcao_guest_page_hits_total") == hits + 1
+    first, kept = (re.sub(r"zc_csrf=[^;]+", "zc_csrf=T", c) for c in cookies)
+    assert first == kept and cookies[0] != cookies[1]  # same attributes, a token of its own
