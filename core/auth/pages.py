@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-
-
 async def _merge_guest_cart(session: AsyncSession, token: str, user_id: int) -> None:
     """At login, the guest's cart folds into the user's (a failed merge never blocks a login)."""
     from core.errors import DomainError
@@ -41,6 +39,12 @@ async def _merge_guest_cart(session: AsyncSession, token: str, user_id: int) -> 
         await session.commit()
     except DomainError:
         await session.rollback()
+
+
+def remember_language(response: Response, code: str) -> None:
+    """The language cookie: it beats the account's choice and the browser's (core.i18n.pick_locale)."""
+    if code in LOCALES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", httponly=False)
 
 
 def _field(data: dict[str, Any], name: str) -> str:
@@ -104,8 +108,7 @@ def make_auth_controller(*, path: str, template_dir: str, landing: str, signup_r
         async def set_language(self, request: Request, code: str, next: str | None = None) -> Response:
             target = safe_next(next, landing)
             response = Redirect(target, status_code=303)
-            if code in LOCALES:
-                response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", httponly=False)
+            remember_language(response, code)
             return response
 
     AuthPages.path = path

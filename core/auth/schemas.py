@@ -21,6 +21,18 @@ class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     password: Annotated[str, msgspec.Meta(max_length=256)]
 
 
+class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
+    """What to change; a field left out (or null) stays as it is."""
+
+    display_name: Annotated[str, msgspec.Meta(max_length=80)] | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=10)] | None = None
+
+
+class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Annotated[str, msgspec.Meta(max_length=256)]
+    new_password: Annotated[str, msgspec.Meta(max_length=256)]
+
+
 class TokenOut(msgspec.Struct):
     access_token: str
     token_type: str

@@ -1,4 +1,4 @@
-"""Sign-up, login (rate-limited), actors and API tokens."""
+"""Sign-up, login (rate-limited), account settings, actors and API tokens."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ from typing import TYPE_CHECKING
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from litestar.security.jwt import Token
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.models import GRANTABLE_ROLES, Role, User, UserRole
 from core.auth.permissions import Actor
 from core.catalog.models import BrandMember
-from core.errors import Conflict, NotAuthenticated, Throttled, ValidationFailed
-from core.events import record_event
+from core.errors import (
+    Conflict,
+    NotAuthenticated,
+    PermissionDenied,
+    Throttled,
+    ValidationFailed,
+)
+from core.events import mark_changed, record_event
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,18 +59,32 @@ async def verify_password(password_hash: str, password: str) -> bool:
     return await asyncio.to_thread(check)
 
 
-def validate_signup(email: str, password: str, display_name: str) -> None:
-    problems = {}
-    if not EMAIL_RE.match(email):
-        problems["email"] = "enter a valid email address"
+def password_problem(password: str) -> str | None:
     if len(password) < 8:
-        problems["password"] = "use at least 8 characters"
-    elif len(password) > 256:
-        problems["password"] = "use at most 256 characters"
+        return "use at least 8 characters"
+    if len(password) > 256:
+        return "use at most 256 characters"
+    return None
+
+
+def display_name_problem(display_name: str) -> str | None:
     if not display_name.strip() or len(display_name) > 80 or CONTROL_RE.search(display_name):
-        problems["display_name"] = "enter a name of 1-80 characters"
-    if problems:
-        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in problems.items()), extra={"fields": problems})
+        return "enter a name of 1-80 characters"
+    return None
+
+
+def _raise_problems(problems: dict[str, str | None]) -> None:
+    found = {k: v for k, v in problems.items() if v}
+    if found:
+        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in found.items()), extra={"fields": found})
+
+
+def validate_signup(email: str, password: str, display_name: str) -> None:
+    _raise_problems({
+        "email": None if EMAIL_RE.match(email) else "enter a valid email address",
+        "password": password_problem(password),
+        "display_name": display_name_problem(display_name),
+    })
 
 
 async def signup(
@@ -170,6 +190,53 @@ async def logout_everywhere(session: AsyncSession, user_id: int) -> None:
     if user is not None:
         user.auth_epoch = user.auth_epoch + 1
         await session.flush()
+
+
+async def update_account(session: AsyncSession, user_id: int, *, display_name: str | None = None, locale: str | None = None) -> User:
+    """Change the name others see and the preferred language (None leaves a field as it is)."""
+    _raise_problems({
+        "display_name": None if display_name is None else display_name_problem(display_name),
+        "locale": None if locale is None or locale in LOCALES else "choose zh-CN or en",
+    })
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("log in to continue")
+    if display_name is not None and display_name.strip() != user.display_name:
+        user.display_name = display_name.strip()
+        mark_changed(session, "creator.changed", user_id)  # creator search shows the name
+    if locale is not None:
+        user.locale = locale
+    await session.flush()
+    return user
+
+
+async def change_password(
+    session: AsyncSession, runtime: Runtime, user_id: int, *, current_password: str, new_password: str, client: str
+) -> User:
+    """Replace the password after checking the current one (wrong guesses count like failed
+    logins), and bump `auth_epoch`: every session and token issued before stops working.
+    The caller re-issues its own session or token from the returned user."""
+    _raise_problems({"new_password": password_problem(new_password)})
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("log in to continue")
+    limiter = LoginLimiter(runtime)
+    await limiter.check(user.email, client)
+    old_hash = user.password_hash
+    await session.commit()  # end the transaction: hashing takes ~100 ms and must not hold a lock
+    if not await verify_password(old_hash, current_password):
+        await limiter.failed(user.email, client)
+        raise PermissionDenied("the current password is wrong", extra={"fields": {"current_password": "the current password is wrong"}})
+    await limiter.succeeded(user.email, client)
+    new_hash = await hash_password(new_password)
+    changed = await session.execute(
+        update(User).where(User.id == user_id, User.password_hash == old_hash)  # unless it changed meanwhile
+        .values(password_hash=new_hash, auth_epoch=User.auth_epoch + 1).execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        raise Conflict("the password was changed meanwhile; log in again")
+    await session.refresh(user)
+    return user
 
 
 def issue_token(runtime: Runtime, user: User) -> tuple[str, datetime]:
