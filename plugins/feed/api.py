@@ -9,7 +9,13 @@ from litestar.params import Parameter
 
 from core.web import login_required, strict_body
 from plugins.feed import explore, service
-from plugins.feed.cards import FeedPage, SuggestedTopicsOut, TopicPicksIn, TopicPicksOut
+from plugins.feed.cards import (
+    FeedPage,
+    SuggestedTopicsOut,
+    TopicFeedPage,
+    TopicPicksIn,
+    TopicPicksOut,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,13 +42,19 @@ class FeedController(Controller):
 
     @get("/following", guards=[login_required])
     async def following_feed(self, runtime: Runtime, session: AsyncSession, actor: Actor, cursor: Cursor = None, limit: Limit = 20) -> FeedPage:
-        """Notes of the authors you follow, newest first."""
+        """Notes of the authors you follow and notes about the brands you follow, newest first."""
         return await service.following_page(runtime, session, actor.user_id, cursor=cursor, limit=limit)
 
     @get("/topics/suggested")
     async def suggested_topics(self, runtime: Runtime, session: AsyncSession, limit: Annotated[int, Parameter(ge=1, le=100)] = 30) -> SuggestedTopicsOut:
         """Topics to pick from at sign-up (those with the most notes)."""
         return SuggestedTopicsOut(items=await service.suggested_topics(runtime, session, limit=limit))
+
+    @get("/topics/{key:str}/notes")
+    async def topic_feed(self, key: str, runtime: Runtime, session: AsyncSession, actor: Actor | None, cursor: Cursor = None, limit: Limit = 20) -> TopicFeedPage:
+        """A topic's channel (by key or name, any case: 护肤, skincare): the topic and its
+        notes, newest first; pass `next_cursor` to scroll on."""
+        return await service.topic_page(runtime, session, actor.user_id if actor else None, key, cursor=cursor, limit=limit)
 
     @get("/topics", guards=[login_required])
     async def my_topics(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> TopicPicksOut:

@@ -36,7 +36,7 @@ class FeedCard(msgspec.Struct, kw_only=True, frozen=True):
     author: CardAuthor | None = None
     like_count: int = 0
     sponsored: bool = False
-    source: str = ""  # why it is here: follow, topic, popular, fresh, nearby, or the plugin's name
+    source: str = ""  # why it is here: follow, brand, topic, popular, fresh, nearby, recent, or the plugin's name
     url: str | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -68,6 +68,12 @@ class TopicOut(msgspec.Struct, frozen=True):
     key: str
     name: str
     note_count: int
+
+
+class TopicFeedPage(FeedPage, kw_only=True):
+    """A topic's channel: the topic, and a page of its notes."""
+
+    topic: TopicOut
 
 
 class TopicPicksIn(msgspec.Struct, forbid_unknown_fields=True):

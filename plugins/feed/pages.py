@@ -1,16 +1,17 @@
-"""The explore pages: `/feed` (the ranked feed), `/feed/following`, topic picks.
+"""The explore pages: `/feed` (the ranked feed), `/feed/following`, a topic's channel
+`/feed/topics/{key}`, topic picks.
 
 Thin on purpose: the same services as the JSON API (`explore.explore_page`,
-`service.following_page`, `service.pick_topics`) do the work. Pages work without
-JavaScript: a "More" link loads the next page of the feed as a whole page;
-static/explore.js lays the cards out in columns and appends the next cards from
-`/feed/more` (the same cursor, a fragment) as the reader scrolls.
+`service.following_page`, `service.topic_page`, `service.pick_topics`) do the work.
+Pages work without JavaScript: a "More" link loads the next page of a feed as a whole
+page; static/explore.js lays the cards out in columns and appends the next cards from
+`<feed>/more` (the same cursor, a fragment) as the reader scrolls.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
@@ -48,6 +49,7 @@ PEOPLE = 6  # people suggested on an empty follow feed
 TEXT_HEIGHT = 0.5  # a card's title and author, as a share of its width (for balancing columns)
 SAVED = "Your topics are saved."
 FOLLOWING_TAB = "Following (feed tab)"  # "Following" alone is the follow button's state ("已关注")
+BRAND_REASON = "From a brand you follow"
 
 TRANSLATIONS: dict[str, dict[str, str]] = {
     "zh-CN": {
@@ -68,7 +70,9 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "Sponsored": "广告",  # the label China's advertising rules require, as the API has it (plugins.notes.notes.SPONSORED_LABEL)
         "likes": "赞",
         "Video": "视频",
-        "Notes from people you follow show up here.": "你关注的人发布的笔记会出现在这里。",
+        "Notes from people you follow, and notes about brands you follow, show up here.": "你关注的人发布的笔记和关于你关注的品牌的笔记会出现在这里。",
+        BRAND_REASON: "来自你关注的品牌",
+        "No notes in this topic yet.": "这个话题还没有笔记。",
         "People to follow": "推荐关注",
         "Topics you might like": "你可能感兴趣的话题",
         "{n} note": "{n} 篇笔记",
@@ -110,7 +114,7 @@ def card_view(card: FeedCard) -> dict[str, Any]:
         href = card.url if card.url and card.url.startswith("/") and not card.url.startswith("//") else None
     return {
         "kind": card.kind, "href": href, "title": card.title, "cover": cover, "likes": card.like_count, "sponsored": card.sponsored,
-        "video": card.extra.get("note_kind") == "video",
+        "video": card.extra.get("note_kind") == "video", "reason": BRAND_REASON if card.kind == "note" and card.source == "brand" else None,
         "author": {"name": author.display_name or author.handle, "avatar": author.avatar_url} if author else None,
         "weight": (ratio if cover else 0.4) + TEXT_HEIGHT, "pos": None,
     }
@@ -129,8 +133,20 @@ def columns(cards: list[dict[str, Any]], n: int = 2) -> list[list[dict[str, Any]
     return cols
 
 
-def _topic_view(t: TopicOut) -> dict[str, Any]:
-    return {"id": t.id, "key": t.key, "name": t.name, "count": t.note_count, "href": "/search?" + urlencode({"tab": "notes", "topics": t.key})}
+def topic_url(key: str) -> str:
+    return "/feed/topics/" + quote(key, safe="")
+
+
+def _topic_view(t: TopicOut, current: TopicOut | None = None) -> dict[str, Any]:
+    return {"id": t.id, "key": t.key, "name": t.name, "count": t.note_count, "href": topic_url(t.key), "current": current is not None and t.id == current.id}
+
+
+async def _chips(runtime: Runtime, session: AsyncSession, current: TopicOut | None = None) -> list[dict[str, Any]]:
+    """The topic channels above a feed; the current one first when it is not among them."""
+    topics = await service.suggested_topics(runtime, session, limit=CHIPS)
+    if current is not None and all(t.id != current.id for t in topics):
+        topics = [current, *topics[: CHIPS - 1]]
+    return [_topic_view(t, current) for t in topics]
 
 
 def _paging(page: FeedPage, base: str) -> dict[str, str | None]:
@@ -195,8 +211,7 @@ class ExplorePages(Controller):
             page = await explore.explore_page(runtime, actor.user_id if actor else None, cursor=cursor, limit=PER_PAGE)
         except (InvalidCursor, CursorExpired) as exc:
             page, problem = None, exc
-        chips = [_topic_view(t) for t in await service.suggested_topics(runtime, session, limit=CHIPS)]
-        ctx: dict[str, Any] = {"tab": "explore", "chips": chips, "more_base": "/feed"}
+        ctx: dict[str, Any] = {"tab": "explore", "chips": await _chips(runtime, session), "more_base": "/feed"}
         if page is None:
             return await render(request, "feed/explore.html", {**ctx, "cards": [], "problem": _cursor_problem(problem)}, status_code=problem.status_code)
         cards = [card_view(c) for c in page.items]
@@ -230,6 +245,32 @@ class ExplorePages(Controller):
             page = await service.following_page(runtime, session, actor.user_id, cursor=cursor, limit=PER_PAGE)
         except InvalidCursor as exc:
             return await render(request, "feed/_more.html", {"cards": [], "problem": _cursor_problem(exc), "more_base": base}, status_code=exc.status_code)
+        return await render(request, "feed/_more.html", {"cards": [card_view(c) for c in page.items], "more_base": base, **_paging(page, base)})
+
+    @get("/topics/{key:str}", name="feed_topic", opt={GUEST_CACHE: True})
+    async def topic_channel(self, request: Request, runtime: Runtime, session: AsyncSession, actor: Actor | None, key: str, cursor: str | None = None) -> Any:
+        """A topic's channel: its notes in the explore layout (an unknown topic is the 404 page)."""
+        try:
+            page = await service.topic_page(runtime, session, actor.user_id if actor else None, key, cursor=cursor, limit=PER_PAGE)
+            topic, problem = page.topic, None
+        except InvalidCursor as exc:
+            page, problem, topic = None, exc, await service.find_topic(runtime, session, key)
+        base = topic_url(topic.key)
+        ctx: dict[str, Any] = {"tab": "topic", "topic": _topic_view(topic), "chips": await _chips(runtime, session, topic), "more_base": base}
+        if page is None:
+            return await render(request, "feed/explore.html", {**ctx, "cards": [], "problem": _cursor_problem(problem)}, status_code=problem.status_code)
+        cards = [card_view(c) for c in page.items]
+        return await render(request, "feed/explore.html", {**ctx, "columns": columns(cards), "cards": cards, **_paging(page, base)})
+
+    @get("/topics/{key:str}/more", opt={GUEST_CACHE: True})
+    async def topic_more(self, request: Request, runtime: Runtime, session: AsyncSession, actor: Actor | None, key: str, cursor: str | None = None) -> Any:
+        """The channel's next cards as a fragment, for explore.js."""
+        base = topic_url(key)
+        try:
+            page = await service.topic_page(runtime, session, actor.user_id if actor else None, key, cursor=cursor, limit=PER_PAGE)
+        except InvalidCursor as exc:
+            return await render(request, "feed/_more.html", {"cards": [], "problem": _cursor_problem(exc), "more_base": base}, status_code=exc.status_code)
+        base = topic_url(page.topic.key)
         return await render(request, "feed/_more.html", {"cards": [card_view(c) for c in page.items], "more_base": base, **_paging(page, base)})
 
     @get("/topics", guards=[login_required], name="feed_topics")

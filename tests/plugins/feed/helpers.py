@@ -152,3 +152,25 @@ def runs(cards: list[dict], key: Any) -> int:
         last = k
         best = max(best, run)
     return best
+
+
+async def tag(runtime: Any, note_id: int, *variants: Any) -> None:
+    """Tag catalog variants (from zc_make_product) on a note, as the notes plugin stores them."""
+    from core.catalog.models import Product
+    from plugins.notes.models import ProductTag
+
+    async with runtime.db.session() as s:
+        for v in variants:
+            brand_id = (await s.execute(select(Product.brand_id).where(Product.id == v.product_id))).scalar_one()
+            s.add(ProductTag(note_id=note_id, product_id=v.product_id, variant_id=v.id, brand_id=brand_id))
+        await s.commit()
+
+
+async def follow_brand(runtime: Any, user_id: int, slug: str) -> None:
+    from core.catalog.models import Brand
+    from plugins.notes.models import BrandFollow
+
+    async with runtime.db.session() as s:
+        brand_id = (await s.execute(select(Brand.id).where(Brand.slug == slug))).scalar_one()
+        s.add(BrandFollow(user_id=user_id, brand_id=brand_id))
+        await s.commit()

@@ -1,5 +1,5 @@
 """The explore pages over HTTP: cards, the cursor as pages and fragments, the follow
-feed, topic picks, the home slot, XSS, CSRF, query counts, and the plugin disabled."""
+feed (people and brands), topic picks, the home slot, XSS, CSRF, query counts, and the plugin disabled."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from core.db import utcnow
 from core.testing import QueryCounter, html_login, post_form, settle
 from plugins.feed.cards import FeedCard
 from plugins.feed.models import FeedSession
-from tests.plugins.feed.helpers import feed_settings_for, follow, note
+from tests.plugins.feed.helpers import (
+    feed_settings_for,
+    follow,
+    follow_brand,
+    note,
+    tag,
+)
 
 EN = {"accept-language": "en"}
 
@@ -95,7 +101,7 @@ async def test_explore_shows_published_notes_as_cards(zc_client, zc_runtime, zc_
     assert 'class="note-cover placeholder"' in next(c for c in cards(html) if f'href="/notes/{plain}"' in c)
     assert "Still a draft" not in html and "Only for me" not in html
     assert 'data-testid="tab-explore" aria-current="page"' in html and 'href="/feed/following" data-testid="tab-following"' in html
-    assert 'href="/search?tab=notes&amp;topics=tea" data-testid="topic-chip">#tea<' in html, "a chip opens the topic's notes"
+    assert 'href="/feed/topics/tea" data-testid="topic-chip">#tea<' in html, "a chip opens the topic's channel"
     assert 'data-testid="probe-explore-top"' in html, "the explore_top slot"
     assert 'href="/feed/static/explore.css"' in html and '<script src="/feed/static/explore.js" defer></script>' in html
     assert 'data-testid="feed-end"' in html and 'data-testid="feed-more"' not in html, "two notes: no next page"
@@ -169,7 +175,8 @@ async def test_following_needs_login_and_shows_followed_authors(zc_client, zc_ru
     assert 'data-testid="following-empty"' in empty and 'data-testid="tab-following" aria-current="page"' in empty
     people = re.search(r'data-testid="suggested-people">(.*?)</ul>', empty, re.DOTALL).group(1)
     assert "author2" in people and "@stranger" in people, "authors of popular notes"
-    assert 'href="/search?tab=notes&amp;topics=hiking"' in empty and 'href="/feed/topics"' in empty
+    assert 'href="/feed/topics/hiking"' in empty and 'href="/feed/topics"' in empty
+    assert "notes about brands you follow" in empty
 
     for author in (a, b):
         await follow(zc_runtime, viewer.id, author.id)
@@ -180,6 +187,28 @@ async def test_following_needs_login_and_shows_followed_authors(zc_client, zc_ru
     assert note_ids(await get(zc_client, unescape(more.group(1)))) == followed[20:]
     piece = await get(zc_client, unescape(more.group(2)))
     assert note_ids(piece) == followed[20:] and "data-next-fragment" not in piece
+
+
+async def test_following_shows_notes_about_followed_brands_and_why(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    friend, stranger = await creators(zc_make_user, 2)
+    cream, elsewhere = await zc_make_product("glow"), await zc_make_product("elsewhere")
+    viewer = await zc_make_user("viewer@example.com")
+    await follow(zc_runtime, viewer.id, friend.id)
+    await follow_brand(zc_runtime, viewer.id, "glow")
+    by_friend = await note(zc_runtime, friend.id, title="by a friend", age=timedelta(hours=1))
+    await tag(zc_runtime, by_friend, cream)
+    about = await note(zc_runtime, stranger.id, title="about the brand", age=timedelta(hours=2))
+    await tag(zc_runtime, about, cream)
+    await tag(zc_runtime, await note(zc_runtime, stranger.id, title="another brand"), elsewhere)
+
+    await html_login(zc_client, viewer.email)
+    html = await get(zc_client, "/feed/following")
+    assert note_ids(html) == [by_friend, about] and "another brand" not in html
+    reasons = {note_id: 'data-testid="feed-reason">From a brand you follow<' in c for c in cards(html) for note_id in note_ids(c)}
+    assert reasons == {by_friend: False, about: True}, "a followed author's note is there for the author"
+    assert 'data-testid="feed-reason"' not in await get(zc_client, "/feed")
+    zc_client.cookies.set("zc_lang", "zh-CN")
+    assert "来自你关注的品牌" in (await zc_client.get("/feed/following")).text
 
 
 async def test_topic_picks_save_and_show_as_picked(zc_client, zc_runtime, zc_make_user):
@@ -297,7 +326,7 @@ async def test_without_notes_the_pages_stay_up_and_empty(zc_client, zc_runtime, 
 @pytest.mark.parametrize("zc_settings", ["feed"], indirect=True)
 async def test_without_the_feed_plugin_its_pages_and_links_vanish(zc_client, zc_runtime):
     assert zc_runtime.pm.get_plugin("feed") is None
-    for path in ("/feed", "/feed/more", "/feed/following", "/feed/topics", "/feed/static/explore.js"):
+    for path in ("/feed", "/feed/more", "/feed/following", "/feed/topics", "/feed/topics/tea", "/feed/topics/tea/more", "/feed/static/explore.js", "/api/v1/feed/topics/tea/notes"):
         assert (await zc_client.get(path, headers=EN, follow_redirects=False)).status_code == 404, path
     home = await get(zc_client, "/")
     assert 'href="/feed"' not in home and 'data-testid="explore-link"' not in home and 'data-testid="home-explore"' not in home

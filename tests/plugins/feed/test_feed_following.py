@@ -1,12 +1,21 @@
-"""The follow feed: newest first from followed authors, keyset cursor."""
+"""The follow feed: newest first from followed authors and about followed brands, keyset cursor."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import delete
+
 from core.testing import api_token
 from tests.core.test_api_conventions import assert_problem
-from tests.plugins.feed.helpers import feed_settings_for, follow, note, pages
+from tests.plugins.feed.helpers import (
+    feed_settings_for,
+    follow,
+    follow_brand,
+    note,
+    pages,
+    tag,
+)
 
 FOLLOWING = "/api/v1/feed/following"
 
@@ -68,3 +77,46 @@ async def test_follow_feed_needs_a_login_and_its_own_cursor(zc_client, zc_runtim
     assert "another feed" in assert_problem(await zc_client.get("/api/v1/feed/explore", params={"cursor": cursor}, headers=headers), 400)["detail"]
     # nobody followed: an empty page, not an error
     assert (await zc_client.get(FOLLOWING, headers=other)).json() == {"items": [], "next_cursor": None}
+
+
+async def test_notes_about_followed_brands_join_the_feed_once(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    feed_settings_for(zc_runtime)
+    friend = await zc_make_user("friend@example.com", roles=("creator",))
+    stranger = await zc_make_user("stranger@example.com", roles=("creator",))
+    viewer = await zc_make_user("viewer@example.com")
+    await follow(zc_runtime, viewer.id, friend.id)
+    cream, serum = await zc_make_product("glow"), await zc_make_product("glow")
+    other = await zc_make_product("elsewhere")
+    await follow_brand(zc_runtime, viewer.id, "glow")
+
+    async def made(author, hours, *variants, **kw) -> int:
+        note_id = await note(zc_runtime, author.id, title=f"{author.email} {hours}h", age=timedelta(hours=hours), **kw)
+        await tag(zc_runtime, note_id, *variants)
+        return note_id
+
+    expected = {
+        await made(friend, 1): "follow",
+        await made(stranger, 2, cream, serum): "brand",  # two of the brand's products: still one card
+        await made(friend, 3, cream): "follow",  # followed author and brand: once, as a follow
+        await made(stranger, 4, other, cream): "brand",
+        await made(stranger, 5, serum): "brand",
+        await made(friend, 6, other): "follow",
+    }
+    await made(stranger, 1.5, other)  # a brand not followed
+    await made(viewer, 2.5, cream)  # the viewer's own note
+    await made(stranger, 3.5, cream, visibility="private")
+    await made(stranger, 4.5, serum, status="hidden")
+    await made(stranger, -1, serum)  # scheduled
+
+    headers = await api_token(zc_client, "viewer@example.com")
+    for limit in (1, 2, 4, 20):
+        cards = await pages(zc_client, FOLLOWING, headers, limit=limit)
+        assert [(c["note_id"], c["source"]) for c in cards] == list(expected.items()), f"limit {limit}"
+    # unfollowing the brand leaves the followed author's notes
+    from plugins.notes.models import BrandFollow
+
+    async with zc_runtime.db.session() as s:
+        await s.execute(delete(BrandFollow))
+        await s.commit()
+    cards = await pages(zc_client, FOLLOWING, headers, limit=20)
+    assert [c["note_id"] for c in cards] == [n for n, source in expected.items() if source == "follow"]
