@@ -14,10 +14,11 @@ import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import Body, Parameter
 from litestar.response import Redirect
 from sqlalchemy import select
@@ -136,7 +137,17 @@ async def note_page(
         "newer_url": note_path(note.id, "comments") if offset else None,
         "older_url": f"/notes/{note.id}?{urlencode({'comments': offset + COMMENTS_PER_PAGE})}#comments" if offset + COMMENTS_PER_PAGE < total else None,
         "error": error, "error_at": error_at, "form": form, "login_href": login_url(f"/notes/{note.id}"),
+        "topic_href": _topic_href(request),
     }, status_code=status_code)
+
+
+def _topic_href(request: Request) -> Callable[[str], str]:
+    """A #topic opens its channel when the feed plugin serves one, else the notes search."""
+    try:
+        request.app.route_reverse("feed_topic", key="topic")
+    except NoRouteMatchFoundException:
+        return lambda topic: f"/search?{urlencode({'tab': 'notes', 'topics': topic})}"
+    return lambda topic: request.app.route_reverse("feed_topic", key=quote(topic, safe=""))
 
 
 async def _stock(session: AsyncSession, variant_ids: list[int]) -> dict[int, int]:

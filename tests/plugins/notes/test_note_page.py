@@ -130,8 +130,8 @@ async def test_the_page_shows_the_note_its_links_label_and_products(zc_client, z
     assert html.count('href="#note-slide-') == 2 and 'id="note-slide-2"' in html
     # title, body with linked topics and the mention, the sponsored label
     assert re.search(r'data-testid="note-title">夜间修护</h1>', html)
-    assert 'href="/search?tab=notes&amp;topics=%E6%8A%A4%E8%82%A4"' in html and ">#护肤</a>" in html
-    assert 'href="/search?tab=notes&amp;topics=skincare"' in html and ">#Skincare</a>" in html
+    assert 'href="/feed/topics/%E6%8A%A4%E8%82%A4"' in html and ">#护肤</a>" in html  # the topic's channel (feed plugin)
+    assert 'href="/feed/topics/skincare"' in html and ">#Skincare</a>" in html
     jun = made["jun"]
     assert f'href="/notes/people/u{jun.id}" data-testid="mention-link">@u{jun.id}</a>' in html
     assert 'data-testid="sponsored-label"' in html and "Sponsored" in html
@@ -472,6 +472,14 @@ async def test_posts_without_the_csrf_token_are_refused(zc_client, zc_runtime, z
         r = await zc_client.post(f"/notes/{note['id']}/{path}", data=data, follow_redirects=False)
         assert r.status_code == 403, path
     assert await count(zc_runtime, Like) == 0 and await count(zc_runtime, Comment) == 0 and await count(zc_runtime, NoteTouch) == 0
+
+
+@pytest.mark.parametrize("zc_settings", ["feed"], indirect=True)
+async def test_without_the_feed_plugin_a_topic_links_to_the_notes_search(zc_client, zc_make_user, zc_make_product):
+    _mia, note, _made = await author_and_note(zc_client, zc_make_user, zc_make_product)
+    html = await page(zc_client, note["id"])
+    assert 'href="/search?tab=notes&amp;topics=%E6%8A%A4%E8%82%A4"' in html and ">#护肤</a>" in html
+    assert "/feed/topics/" not in html
 
 
 @pytest.mark.parametrize("zc_settings", ["notes"], indirect=True)
