@@ -93,7 +93,9 @@ async def _names(session: AsyncSession, model: type[Brand | Category], slugs: se
 
 
 async def facet_groups(session: AsyncSession, tab: Tab, params: dict[str, list[str]], result: SearchResult) -> list[dict[str, Any]]:
-    """Each facet's most frequent values with counts, plus the values already chosen."""
+    """Each facet's most frequent values with counts, plus the values already chosen. The
+    counts of a field with chosen values are taken without them (disjunctive facets), so its
+    other values stay listed and ticking one more shows both (`brand=a&brand=b`: a OR b)."""
     groups = []
     for field, label in tab.facets:
         counts = result.facets.get(field, {})

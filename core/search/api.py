@@ -2,9 +2,11 @@
 pages and highlights; `/api/v1/search/{index}/suggest`: suggest-as-you-type.
 
 Filters are query parameters named after the index's filterable fields:
-`brand=camellia,lumi` (any of), `in_stock=true`, and for ranges `price_min=` /
-`price_max=` (integers; times as ISO 8601 dates or datetimes, or seconds since the
-epoch). Anything else is refused (422), so a typo never silently widens a search.
+`brand=camellia,lumi` or `brand=camellia&brand=lumi` (any of), `in_stock=true`, and for
+ranges `price_min=` / `price_max=` (integers; times as ISO 8601 dates or datetimes, or
+seconds since the epoch); different fields must all hold. Anything else is refused (422),
+so a typo never silently widens a search. Facets are disjunctive: a facet with a filter
+is counted under the other filters only, so its other values keep their counts.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class SearchOut(msgspec.Struct):
     per_page: int
     pages: int
     hits: list[HitOut]
-    facets: dict[str, dict[str, int]]
-    facets_exact: bool  # false: the counts are estimated from a sample of the matches
+    facets: dict[str, dict[str, int]]  # field -> value -> matches, most first; a filtered field's under the other filters only
+    facets_exact: bool  # false: some counts are estimated from a sample of the matches
     sorts: list[str]
     typo_tolerant: bool
 
@@ -148,7 +150,9 @@ class SearchController(Controller):
     async def search(self, index: str, request: Request, runtime: Runtime) -> SearchOut:
         """Search an index (`products`, `notes`, `creators`, and any a plugin declares).
         An empty `q` browses in the index's default order. `sort`: relevance or one of
-        the index's sorts (listed in the answer). Filters: see the module docs."""
+        the index's sorts (listed in the answer). Filters: any of a field's values
+        (`brand=a&brand=b`), every field. Facets: value counts of the matches; a field with
+        a filter is counted under the other filters only, so its other values stay listed."""
         declared = _index(runtime, index)
         query = parse_query(declared, {k: list(v) for k, v in request.query_params.dict().items()})
         result = await runtime.search.search(index, query)

@@ -173,13 +173,29 @@ class SearchResult:
     total: int  # all matches (exact on the embedded backends, Meilisearch's estimate otherwise)
     page: int
     per_page: int
-    facets: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> value -> count, most first
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> value -> count, most first (`facet_plan`)
     typo_tolerant: bool = False  # True when the backend matched with typos allowed
     facets_exact: bool = True  # False when the counts are estimated from a sample (FACET_SAMPLE)
 
     @property
     def pages(self) -> int:
         return -(-self.total // self.per_page) if self.per_page > 0 else 0
+
+
+def facet_plan(index: SearchIndex, query: SearchQuery) -> tuple[list[str], dict[str, tuple[Filter, ...]]]:
+    """Disjunctive faceting, as Shopify, Algolia and Meilisearch storefronts do it: a facet
+    the query filters on is counted under every *other* filter, not its own, so its other
+    values stay listed with the matches ticking them would add (values of one field are
+    ORed, fields ANDed). Returns the facets counted over the query's own matches, and for
+    each filtered facet the filters its counts are taken under (one more counting pass
+    each; none without a filter on a facet)."""
+    if not query.facets:
+        return [], {}
+    filtered = {f.field for f in query.filters}
+    return (
+        [f for f in index.facets if f not in filtered],
+        {f: tuple(x for x in query.filters if x.field != f) for f in index.facets if f in filtered},
+    )
 
 
 def facet_counts(found: Mapping[str, Mapping[str, int]], total: int, sampled: int) -> tuple[dict[str, dict[str, int]], bool]:
@@ -189,6 +205,24 @@ def facet_counts(found: Mapping[str, Mapping[str, int]], total: int, sampled: in
     ratio = 1.0 if exact or not sampled else total / sampled
     scaled = {f: {v: n if exact else max(1, round(n * ratio)) for v, n in c.items()} for f, c in found.items()}
     return {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in scaled.items()}, exact
+
+
+def planned_facet_counts(
+    index: SearchIndex, plan: tuple[list[str], dict[str, tuple[Filter, ...]]], found: Mapping[str, Mapping[str, int]],
+    sizes: Mapping[str | None, int], sampled: Mapping[str | None, int],
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """`facet_counts` of each counting pass of a `facet_plan`, as one answer in the index's
+    facet order, exact only if every pass was. A pass is None (the query's own matches) or
+    its filtered facet; `sizes` holds its matches, `sampled` how many were counted (absent: all)."""
+    own, passes = plan
+    facets: dict[str, dict[str, int]] = {}
+    exact = True
+    for fields, key in [(own, None), *(([f], f) for f in passes)]:
+        total = sizes.get(key, 0)
+        counted, counted_exactly = facet_counts({f: found.get(f, {}) for f in fields}, total, sampled.get(key, total))
+        facets |= counted
+        exact = exact and counted_exactly
+    return {f: facets[f] for f in index.facets if f in facets}, exact
 
 
 # ---------------------------------------------------------------- the backend interface
@@ -230,7 +264,8 @@ class SearchBackend(ABC):
     @abstractmethod
     async def search(self, index: SearchIndex, physical: str, query: SearchQuery) -> SearchResult:
         """Matches of every term of `query.q` (all terms must match), filtered, sorted and
-        paged; facet counts over all matches; highlights of the searchable fields."""
+        paged; facet counts over all matches, a filtered facet's without its own filter
+        (`facet_plan`); highlights of the searchable fields."""
 
     @abstractmethod
     async def suggest(self, index: SearchIndex, physical: str, prefix: str, limit: int) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from litestar.exceptions import NoRouteMatchFoundException
 
 from core.testing import api_token
+from storefront.search import link
 from tests.core.search.test_search_api import (
     catalogue,  # the same four products as the API's tests
 )
@@ -82,6 +83,35 @@ async def test_an_empty_query_browses_and_facets_narrow(zc_client, zc_runtime, z
     assert "≈" in brands and 'title="Estimated"' in brands
     html = await page(zc_client, q="面霜", brand="lumi")
     assert 'data-testid="search-empty"' in html and "Nothing found for “面霜”." in html and 'data-testid="clear-filters"' in html
+
+
+def options(html: str, field: str) -> dict[str, tuple[str, bool]]:
+    """A facet's options: value -> (count as shown, checked)."""
+    group = re.search(rf'data-testid="facet-{field}"(.*?)</fieldset>', html, re.DOTALL)
+    found = re.findall(r'data-testid="facet-option"><input type="checkbox" name="[^"]+" value="([^"]*)" (checked)?>.*?data-testid="facet-count"[^>]*>([^<]*)</small>', group.group(1) if group else "", re.DOTALL)
+    return {value: (count, bool(checked)) for value, checked, count in found}
+
+
+async def test_ticking_a_brand_keeps_the_others_and_a_second_one_shows_both(zc_client, zc_runtime, zc_make_product):
+    await catalogue(zc_runtime, zc_make_product)  # cream: camellia; serum: lumi, sold out; boots: peak
+    html = await page(zc_client, brand="lumi")
+    assert titles(html) == ["美白精华 Vitamin C Serum"] and "1 result" in html
+    assert options(html, "brand") == {"camellia": ("1", False), "lumi": ("1", True), "peak": ("1", False)}, "the other brands stay, to tick one more"
+    assert '<details class="search-filters" open' in html
+
+    both = await page(zc_client, brand=["lumi", "camellia"])  # what the form sends with two boxes ticked
+    assert sorted(titles(both)) == ["修护面霜 Repair Cream", "美白精华 Vitamin C Serum"] and "2 results" in both
+    assert options(both, "brand") == {"camellia": ("1", True), "lumi": ("1", True), "peak": ("1", False)}
+    assert options(both, "in_stock") == {"true": ("1", False)}, "other facets count the chosen brands' matches"
+
+    in_stock = await page(zc_client, brand=["lumi", "camellia"], in_stock="true")
+    assert titles(in_stock) == ["修护面霜 Repair Cream"] and options(in_stock, "in_stock") == {"true": ("1", True)}
+    assert options(in_stock, "brand") == {"camellia": ("1", True), "lumi": ("0", True), "peak": ("1", False)}, "counts under the other filters"
+    assert link({"q": ["霜"], "brand": ["lumi", "camellia"], "tab": ["products"]}, page=2) == "/search?q=%E9%9C%9C&brand=lumi&brand=camellia&tab=products&page=2"
+
+    zc_runtime.search.backend.facet_sample = 1  # as for more matches than the sample: estimated, and marked
+    estimated = options(await page(zc_client, brand="lumi", price_min="0"), "brand")
+    assert "lumi" in estimated and estimated["lumi"][1] and all(count.startswith("≈") for count, _ in estimated.values())
 
 
 async def test_sort_by_price(zc_client, zc_runtime, zc_make_product):

@@ -23,6 +23,11 @@ Highlights come from `base.highlight` on the returned document, not from `_forma
 Meilisearch does not HTML-escape the text around its tags (a title "<b>Bold</b>" would come
 back as live markup), and it marks its own tokens, so the output would differ from the embedded
 backends. The cost: a typo match ("hikking" -> "Hiking") is found but not marked.
+
+Facets are disjunctive (`base.facet_plan`), the way Meilisearch documents it: a search with
+a filter on a facet is one multi-search request holding the search and, per filtered facet, a
+query without that facet's filter, no hits and only that facet (`facet_requests`). A search
+without a facet filter stays one plain search.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from core.search.base import (
     SearchResult,
     check_filter,
     cjk_grams,
+    facet_plan,
     highlight,
     is_cjk,
     normalize,
@@ -183,8 +189,19 @@ class MeiliSearch(SearchBackend):
     async def search(self, index: SearchIndex, physical: str, query: SearchQuery) -> SearchResult:
         uid = self.uid(physical)
         terms, body = search_request(index, query)
-        response = await asyncio.to_thread(lambda: self._client().index(uid).search(" ".join(terms), body))
-        return search_result(index, query, terms, body, response)
+        counting = facet_requests(index, query)
+        q = " ".join(terms)
+
+        def run() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+            client = self._client()
+            if not counting:
+                return client.index(uid).search(q, body), {}
+            # the search and each filtered facet's count in one request (Meilisearch's way to disjunctive facets)
+            results = client.multi_search([{"indexUid": uid, "q": q, **b} for b in (body, *counting.values())])["results"]
+            return results[0], dict(zip(counting, results[1:], strict=True))
+
+        response, facet_responses = await asyncio.to_thread(run)
+        return search_result(index, query, terms, response, facet_responses)
 
     async def suggest(self, index: SearchIndex, physical: str, prefix: str, limit: int) -> list[str]:
         uid = self.uid(physical)
@@ -284,12 +301,29 @@ def search_request(index: SearchIndex, query: SearchQuery) -> tuple[list[str], d
     sort = sort_expression(index, query.sort if terms or query.sort != "relevance" else index.browse)
     if sort:
         body["sort"] = sort
-    if query.facets and index.facets:
-        body["facets"] = list(index.facets)
+    own, _ = facet_plan(index, query)
+    if own:
+        body["facets"] = own
     return terms, body
 
 
-def search_result(index: SearchIndex, query: SearchQuery, terms: list[str], body: dict[str, Any], response: dict[str, Any]) -> SearchResult:
+def facet_requests(index: SearchIndex, query: SearchQuery) -> dict[str, dict[str, Any]]:
+    """For each filtered facet (`facet_plan`), the parameters of a search (same `q`) that
+    counts it under the other filters, without hits."""
+    _, passes = facet_plan(index, query)
+    out: dict[str, dict[str, Any]] = {}
+    for f, others in passes.items():
+        body: dict[str, Any] = {"matchingStrategy": "all", "limit": 0, "facets": [f]}
+        if conditions := filter_expression(index, others):
+            body["filter"] = conditions
+        out[f] = body
+    return out
+
+
+def search_result(
+    index: SearchIndex, query: SearchQuery, terms: list[str], response: dict[str, Any], facet_responses: dict[str, dict[str, Any]] | None = None,
+) -> SearchResult:
+    """The answer of the search (`response`) and of each filtered facet's count (`facet_responses`)."""
     page, per_page, _ = page_window(query)
     hits = []
     for raw in response.get("hits", []):
@@ -302,8 +336,10 @@ def search_result(index: SearchIndex, query: SearchQuery, terms: list[str], body
                     marks[f] = marked
         hits.append(Hit(id=str(document["id"]), document=document, highlights=marks))
     facets: dict[str, dict[str, int]] = {}
-    if "facets" in body:
-        distribution = response.get("facetDistribution") or {}
+    if query.facets:
+        distribution = dict(response.get("facetDistribution") or {})
+        for f, counted in (facet_responses or {}).items():
+            distribution[f] = (counted.get("facetDistribution") or {}).get(f)
         for f in index.facets:
             counts = distribution.get(f) or {}
             facets[f] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -24,6 +24,8 @@ then id descending. A search is one statement: the matches are collected once (a
 MATERIALIZED CTE) and the page, the total and the facets are read from them. Browsing
 without filters pages straight from a sort index and reads the total and the facets
 from `search_<physical>_counts`, which statement triggers keep exact on every write.
+A filtered facet (`base.facet_plan`) is counted in the same statement over the matches
+under the other filters, collected alike (or from the kept counts when that is everything).
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ from core.search.base import (
     SearchResult,
     check_filter,
     cjk_grams,
-    facet_counts,
+    facet_plan,
     highlight,
     is_cjk,
     normalize,
+    planned_facet_counts,
     query_terms,
 )
 
@@ -320,20 +323,21 @@ class PostgresSearch(SearchBackend):
         return where, " + ".join(score) or "0"
 
     @staticmethod
-    def _filters(index: SearchIndex, filters: tuple[Filter, ...], params: dict[str, Any]) -> list[str]:
+    def _filters(index: SearchIndex, filters: tuple[Filter, ...], params: dict[str, Any], prefix: str = "") -> list[str]:
+        """Conditions for `filters`, their values bound as parameters (`prefix` keeps another pass's apart)."""
         where = []
         for i, f in enumerate(filters):
-            column, kind = _k(f.field), index.filterable[f.field]
+            column, kind, at = _k(f.field), index.filterable[f.field], f"{prefix}{i}"
             if not f.is_range:
-                params[f"f{i}"] = list(f.values)
-                where.append(f"{column} {'&&' if kind == 'keywords' else '= ANY'}(CAST(:f{i} AS {ARRAY_TYPES[kind]}))")
+                params[f"f{at}"] = list(f.values)
+                where.append(f"{column} {'&&' if kind == 'keywords' else '= ANY'}(CAST(:f{at} AS {ARRAY_TYPES[kind]}))")
                 continue
             if f.low is not None:
-                params[f"lo{i}"] = int(f.low)
-                where.append(f"{column} >= :lo{i}")
+                params[f"lo{at}"] = int(f.low)
+                where.append(f"{column} >= :lo{at}")
             if f.high is not None:
-                params[f"hi{i}"] = int(f.high)
-                where.append(f"{column} <= :hi{i}")
+                params[f"hi{at}"] = int(f.high)
+                where.append(f"{column} <= :hi{at}")
         return where
 
     async def _search(self, index: SearchIndex, physical: str, query: SearchQuery, terms: list[str], *, fuzzy: bool) -> SearchResult:
@@ -350,28 +354,58 @@ class PostgresSearch(SearchBackend):
         params["limit"] = 0 if page * per_page > MAX_PAGE_DEPTH else per_page
         params["offset"] = (page - 1) * per_page
         facets = list(index.facets) if query.facets else []
+        own, passes = facet_plan(index, query)
         order = _order(index, sort_field, sort.descending, scored=scored)
+        n = int(self.facet_sample)
 
-        parts = []
+        def sample(m: str, c: str) -> str:
+            """A fixed sample of the matches `m` (`c`: their number), by a hash of the id."""
+            return f"SELECT {m}.* FROM {m}, {c} WHERE {c}.n <= {n} OR (hashtext({m}.doc_id) & 2147483647) < 2147483647 * {n}::bigint / {c}.n"
+
+        def tally(f: str, rows: str) -> None:
+            column, kind = _k(f), index.filterable[f]
+            if kind == "keywords":
+                parts.append(f"SELECT 2, CAST(:n_{f} AS text), v, count(*), NULL FROM (SELECT unnest({column}) v FROM {rows}) u GROUP BY v")
+            else:
+                parts.append(f"SELECT 2, CAST(:n_{f} AS text), {_facet_value(column, kind)}, count(*), NULL FROM {rows} WHERE {column} IS NOT NULL GROUP BY {column}")
+            params[f"n_{f}"] = f
+
+        parts: list[str] = []
         if terms or filters:  # the matches, once, with what ordering and facets need of them
             needed = ["doc_id", f"{score} AS score" if scored else "0 AS score"]
-            needed += dict.fromkeys([*([_k(sort_field)] if sort_field else []), *(_k(f) for f, _ in index.ranking), *(_k(f) for f in facets)])
-            ctes = [f"m AS MATERIALIZED (SELECT {', '.join(needed)} FROM {table} WHERE {where})"]
+            needed += dict.fromkeys([*([_k(sort_field)] if sort_field else []), *(_k(f) for f, _ in index.ranking), *(_k(f) for f in own)])
+            # a filtered facet is counted over the matches under the other filters (`scopes`; none:
+            # everything), sampled alike. The first such set is read with what the query's matches
+            # need, which are then those of it that pass that facet's filter: no second read
+            scopes = {f: " AND ".join(match + self._filters(index, others, params, prefix=f"p{j}_")) for j, (f, others) in enumerate(passes.items(), 1)}
+            first = next((j for j, scope in enumerate(scopes.values(), 1) if scope), None)  # numbered as `passes`
+            if first is None:
+                ctes = [f"m AS MATERIALIZED (SELECT {', '.join(needed)} FROM {table} WHERE {where})"]
+            else:
+                field = list(scopes)[first - 1]
+                chosen = self._filters(index, tuple(x for x in query.filters if x.field == field), params, prefix="q")
+                ctes = [f"m{first} AS MATERIALIZED (SELECT {', '.join(dict.fromkeys([*needed, _k(field)]))} FROM {table} WHERE {scopes[field]})",
+                        f"m AS MATERIALIZED (SELECT * FROM m{first} WHERE {' AND '.join(chosen)})"]
             # with terms the page comes from the matches (sorted anyway); filtered browsing
             # pages straight from the table, where a sort index may serve the order
             source = "m" if terms else f"{table} WHERE {where}"
             ctes.append("c AS (SELECT count(*) AS n FROM m)")
             parts.append("SELECT 1, NULL, NULL, n, NULL FROM c")
-            if facets:  # a fixed sample of the matches, by a hash of the id
-                ctes.append(f"s AS MATERIALIZED (SELECT m.* FROM m, c WHERE c.n <= {int(self.facet_sample)} OR (hashtext(m.doc_id) & 2147483647) < 2147483647 * {int(self.facet_sample)}::bigint / c.n)")
+            if own:
+                ctes.append(f"s AS MATERIALIZED ({sample('m', 'c')})")
                 parts.append("SELECT 3, NULL, NULL, count(*), NULL FROM s")
-            for f in facets:
-                column, kind = _k(f), index.filterable[f]
-                if kind == "keywords":
-                    parts.append(f"SELECT 2, CAST(:n_{f} AS text), v, count(*), NULL FROM (SELECT unnest({column}) v FROM s) u GROUP BY v")
-                else:
-                    parts.append(f"SELECT 2, CAST(:n_{f} AS text), {_facet_value(column, kind)}, count(*), NULL FROM s WHERE {column} IS NOT NULL GROUP BY {column}")
-                params[f"n_{f}"] = f
+            for f in own:
+                tally(f, "s")
+            for j, (f, scope) in enumerate(scopes.items(), 1):
+                if not scope:  # no terms, no other filter: the kept counts of the whole index
+                    parts.append(f"SELECT 2, field, value, n, NULL FROM {counts} WHERE n > 0 AND field = CAST(:n_{f} AS text)")
+                    params[f"n_{f}"] = f
+                    continue
+                if j != first:
+                    ctes.append(f"m{j} AS MATERIALIZED (SELECT doc_id, {_k(f)} FROM {table} WHERE {scope})")
+                ctes += [f"c{j} AS (SELECT count(*) AS n FROM m{j})", f"s{j} AS MATERIALIZED ({sample(f'm{j}', f'c{j}')})"]
+                parts += [f"SELECT 1, CAST(:n_{f} AS text), NULL, n, NULL FROM c{j}", f"SELECT 3, CAST(:n_{f} AS text), NULL, count(*), NULL FROM s{j}"]
+                tally(f, f"s{j}")
         else:  # browsing everything: the counts are kept
             ctes, source = [], table
             parts.append(f"SELECT CASE field WHEN '' THEN 1 ELSE 2 END, field, value, n, NULL FROM {counts} WHERE n > 0 AND field = ANY(CAST(:fields AS text[]))")
@@ -388,20 +422,21 @@ class PostgresSearch(SearchBackend):
             rows = (await conn.execute(text(sql), params)).all()
 
         hits: list[tuple[int, Hit]] = []
-        total, sampled = 0, None
+        sizes: dict[str | None, int] = {}  # matches and samples by pass: None the query's own, else the filtered facet's
+        sampled: dict[str | None, int] = {}
         found: dict[str, dict[str, int]] = {f: {} for f in facets}
-        for kind, name, value, n, doc in rows:
+        for kind, name, value, count, doc in rows:
             if kind == 0:
-                hits.append((n, Hit(id=name, document=doc, highlights=self._highlights(index, doc, terms) if query.highlight and not fuzzy else {})))
+                hits.append((count, Hit(id=name, document=doc, highlights=self._highlights(index, doc, terms) if query.highlight and not fuzzy else {})))
             elif kind == 1:
-                total = n
+                sizes[name or None] = count  # browsing names the total ''
             elif kind == 3:
-                sampled = n
+                sampled[name] = count
             else:
-                found[name][value] = n
+                found[name][value] = count
         hits.sort(key=lambda h: h[0])
-        facet_values, exact = facet_counts(found, total, total if sampled is None else sampled)
-        return SearchResult(hits=[h for _, h in hits], total=total, page=query.page, per_page=query.per_page, facets=facet_values, facets_exact=exact)
+        facet_values, exact = planned_facet_counts(index, (own, passes), found, sizes, sampled)
+        return SearchResult(hits=[h for _, h in hits], total=sizes.get(None, 0), page=query.page, per_page=query.per_page, facets=facet_values, facets_exact=exact)
 
     @staticmethod
     def _highlights(index: SearchIndex, doc: dict[str, Any], terms: list[str]) -> dict[str, str]:

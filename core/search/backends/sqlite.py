@@ -23,6 +23,8 @@ is by field, not bm25 (which costs ~3 µs per match, 150 ms for 50,000): a match
 earlier searchable field ranks above matches only in later ones, then the index's
 ranking decides. Counting facets costs ~1-2 µs per match, so the total and facets of a
 search with many matches are kept per process until the index's generation moves.
+A filtered facet (`base.facet_plan`) is counted in the same statement over the matches
+under the other filters: their number first, then only the documents in the sample.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from core.search.base import (
     MAX_PAGE_DEPTH,
     MAX_PER_PAGE,
     NAME,
+    Filter,
     Hit,
     SearchBackend,
     SearchIndex,
@@ -45,10 +48,11 @@ from core.search.base import (
     SearchResult,
     check_filter,
     cjk_grams,
-    facet_counts,
+    facet_plan,
     highlight,
     is_cjk,
     normalize,
+    planned_facet_counts,
     query_terms,
     term_runs,
 )
@@ -241,6 +245,7 @@ class SqliteSearch(SearchBackend):
             raise ValueError(f"unknown sort {query.sort!r}")
         terms = query_terms(query.q)
         facets = list(index.facets) if query.facets else []
+        own, passes = facet_plan(index, query)
         key = (physical, tuple(terms), repr(query.filters), tuple(facets))
         async with self.runtime.db.read_session() as session:  # one snapshot for the generation and the rows
             conn = await session.connection()
@@ -248,23 +253,26 @@ class SqliteSearch(SearchBackend):
             known = self._aggregates.get(key)
             aggregates = known[1] if known is not None and known[0] == generation else None
             fresh = aggregates is None
-            sql, params = self._statement(index, t, query, terms, facets if fresh else [], total=fresh)
+            sql, params = self._statement(index, t, query, terms, facets if fresh else [], passes if fresh else {}, total=fresh)
             rows = (await conn.exec_driver_sql(sql, tuple(params))).all() if sql else []
 
-        total, sampled, counts, found = 0, None, {f: {} for f in facets}, []
+        # matches and samples by pass: None the query's own, else the filtered facet's (by its kind)
+        sizes: dict[str | None, int] = {}
+        sampled: dict[str | None, int] = {}
+        counts: dict[str, dict[str, int]] = {f: {} for f in facets}
+        found = []
         for kind, key_, n, doc in rows:
-            if kind == 0:
-                total = n
+            if kind in (0, -2):
+                (sizes if kind == 0 else sampled)[facets[key_ - 1] if key_ else None] = n
             elif kind == -1:
                 found.append((n, doc))
-            elif kind == -2:
-                sampled = n
             elif key_ is not None:
                 f = facets[kind - 1]
                 counts[f][("true" if key_ else "false") if index.filterable[f] == "bool" else str(key_)] = n
         if aggregates is None:
-            aggregates = total, *facet_counts(counts, total, total if sampled is None else sampled)
-            if total >= CACHE_FROM:
+            aggregates = sizes.get(None, 0), *planned_facet_counts(index, (own, passes), counts, sizes, sampled)
+            # worth remembering: many matches counted (a pass without terms or filters counts the whole index)
+            if max(sizes.values(), default=0) >= CACHE_FROM or (not terms and not all(passes.values())):
                 self._aggregates.pop(key, None)
                 self._aggregates[key] = (generation, aggregates)
                 while len(self._aggregates) > CACHE_SIZE:
@@ -276,11 +284,17 @@ class SqliteSearch(SearchBackend):
         total, facet_values, exact = aggregates
         return SearchResult(hits=hits, total=total, page=query.page, per_page=query.per_page, facets={f: dict(c) for f, c in facet_values.items()}, facets_exact=exact)
 
-    def _statement(self, index: SearchIndex, t: _Tables, query: SearchQuery, terms: list[str], facets: list[str], *, total: bool) -> tuple[str, list[Any]]:
+    def _statement(
+        self, index: SearchIndex, t: _Tables, query: SearchQuery, terms: list[str], facets: list[str], passes: dict[str, tuple[Filter, ...]], *, total: bool,
+    ) -> tuple[str, list[Any]]:
         """One SELECT for the total, the facet counts and the page, as UNION ALL members
-        tagged by kind (0: the total; 1, 2...: each facet's value counts; -1: the page, with
-        its rank). The matches (terms or filters) are materialized once and shared."""
-        where, where_params = self._where(index, t, query)
+        tagged by kind (0: a number of matches; -2: a sample's size; 1, 2...: each facet's
+        value counts; -1: the page, with its rank). The matches (terms or filters) are
+        materialized once and shared. A filtered facet (`passes`) is counted over the
+        matches under the other filters: counted first, then walked again for the sample
+        only (the sampling hash is on the rowid, so rows outside it are never read)."""
+        conditions, where_params = self._conditions(index, t, query.filters)
+        where = f" WHERE {conditions}" if conditions else ""
         sort = index.sort_for(query.sort if terms or query.sort != "relevance" else index.browse)
         ranked = bool(terms) and sort.field == "relevance" and len(index.searchable) > 1
         order = ([] if sort.field == "relevance" else [f"{_col(sort.field)} {'DESC' if sort.descending else 'ASC'}"]) + self._tie_breakers(index)
@@ -291,20 +305,43 @@ class SqliteSearch(SearchBackend):
         page = at * per_page <= MAX_PAGE_DEPTH
         if not (page or total or facets):
             return "", []
+        own = [f for f in facets if f not in passes]
+        n = int(self.facet_sample)
 
-        ctes, params = [], []
+        def sample(count: str, rowid: str) -> str:
+            """A fixed sample of the matches (by a multiplicative hash of the rowid: no aliasing with regular rowids)."""
+            return f"{count}.n <= {n} OR ({rowid} % 4294967296) * 2654435761 % 4294967296 < 4294967296 * {n} / {count}.n"
+
+        ctes, params, parts, tail = [], [], [], []  # tail: the parameters of `parts`, after the CTEs'
+
+        def tally(f: str, rows: str | None) -> None:
+            """Count facet `f` over `rows` (with an `id`), or over the whole index (None)."""
+            kind = facets.index(f) + 1
+            if index.filterable[f] == "keywords":
+                # the matches drive, one seek each: not a join (the planner, knowing nothing of m's
+                # size, would read the whole keyword table into a Bloom filter first), and +field
+                # (without it, and without statistics, it would scan the field's index instead)
+                parts.append(f"SELECT {kind}, k.value, count(*), NULL FROM {t.kw} k WHERE {f'+k.field = ? AND k.doc IN (SELECT id FROM {rows})' if rows else 'k.field = ?'} GROUP BY 2")
+                tail.append(f)
+            else:
+                parts.append(f"SELECT {kind}, {_col(f)}, count(*), NULL FROM {rows or f'{t.doc} d'} GROUP BY 2")
+
         if terms or where:
             # the fields the facets (and, for terms, the page's order) read ride along
-            scalar = [f for f in facets if index.filterable[f] != "keywords"]
+            scalar = [f for f in own if index.filterable[f] != "keywords"]
             if terms:
                 scalar += [f for f, _ in index.ranking] + ([sort.field] if sort.field != "relevance" else [])
             cols = "".join(f", d.{_col(f)}" for f in dict.fromkeys(scalar))
+            matched = ""
             if terms:
                 sources, params = self._matching(index, t, terms)
-                ctes = [f"x{i} AS {'MATERIALIZED ' if len(sources) > 1 else ''}({s})" for i, s in enumerate(sources)]
+                ctes = [f"x{i} AS {'MATERIALIZED ' if len(sources) > 1 or passes else ''}({s})" for i, s in enumerate(sources)]
                 # CROSS: the full-text matches drive (else, without statistics, the planner may
                 # walk a filter's index and run the full-text query once per row)
-                joins = "".join(f" CROSS JOIN x{i} ON x{i}.id = x0.id" for i in range(1, len(sources)))
+                matched = "x0" + "".join(f" CROSS JOIN x{i} ON x{i}.id = x0.id" for i in range(1, len(sources)))
+                if passes and len(sources) > 1:  # read by every pass: joined once
+                    ctes.append(f"x AS MATERIALIZED (SELECT x0.id FROM {matched})")
+                    matched = "x AS x0"
                 score = scored = ""
                 if ranked:  # scored once per document that matches in a ranked field (often few), then one probe per match
                     tiers, tier_params = self._tiers(index, t, terms)
@@ -312,40 +349,50 @@ class SqliteSearch(SearchBackend):
                     ctes.append(f"sc AS MATERIALIZED (SELECT id, sum(w) AS score FROM ({weighted}) GROUP BY id)")
                     params += tier_params
                     score, scored = ", coalesce(sc.score, 0) AS score", " LEFT JOIN sc ON sc.id = d.id"
-                ctes.append(f"m AS MATERIALIZED (SELECT d.id, d.doc_id{score}{cols} FROM x0{joins} CROSS JOIN {t.doc} d ON d.id = x0.id{scored}{where})")
+                ctes.append(f"m AS MATERIALIZED (SELECT d.id, d.doc_id{score}{cols} FROM {matched} CROSS JOIN {t.doc} d ON d.id = x0.id{scored}{where})")
             else:
                 ctes.append(f"m AS MATERIALIZED (SELECT d.id{cols} FROM {t.doc} d{where})")
             params += where_params
             counted = "m"
-            if facets:  # a fixed sample of the matches (by a multiplicative hash of the rowid: no aliasing with regular rowids)
-                n = int(self.facet_sample)
-                ctes += ["c AS MATERIALIZED (SELECT count(*) AS n FROM m)",
-                         f"s AS MATERIALIZED (SELECT m.* FROM m, c WHERE c.n <= {n} OR (m.id % 4294967296) * 2654435761 % 4294967296 < 4294967296 * {n} / c.n)"]  # fmt: skip
+            if own:
+                ctes += ["c AS MATERIALIZED (SELECT count(*) AS n FROM m)", f"s AS MATERIALIZED (SELECT m.* FROM m, c WHERE {sample('c', 'm.id')})"]
                 counted = "s"
-            # the matches drive, one seek each: not a join (the planner, knowing nothing of m's
-            # size, would read the whole keyword table into a Bloom filter first), and +field
-            # (without it, and without statistics, it would scan the field's index instead)
-            matches, keywords = "m", f"{t.kw} k WHERE +k.field = ? AND k.doc IN (SELECT id FROM {counted})"
         else:
-            matches, counted, keywords = f"{t.doc} d", f"{t.doc} d", f"{t.kw} k WHERE k.field = ?"
+            counted = None
 
-        parts = [f"SELECT 0 AS kind, NULL AS key, {'n' if counted == 's' else 'count(*)'} AS n, NULL AS doc FROM {'c' if counted == 's' else matches}"] if total else []
+        if total:
+            parts.append(f"SELECT 0 AS kind, NULL AS key, {'n' if counted == 's' else 'count(*)'} AS n, NULL AS doc FROM {'c' if counted == 's' else counted or f'{t.doc} d'}")
         if counted == "s":  # the sample's size
             parts.append("SELECT -2, NULL, count(*), NULL FROM s")
-        for kind, f in enumerate(facets, 1):
-            if index.filterable[f] == "keywords":
-                parts.append(f"SELECT {kind}, k.value, count(*), NULL FROM {keywords} GROUP BY 2")
-                params.append(f)
-            else:
-                parts.append(f"SELECT {kind}, {_col(f)}, count(*), NULL FROM {counted} GROUP BY 2")
+        for f in own:
+            tally(f, counted)
+        for f, filters in passes.items():  # only ever with a filter: the query's matches are `m`
+            kind = facets.index(f) + 1
+            others, others_params = self._conditions(index, t, filters)
+            if not (terms or others):  # no terms, no other filter: the whole index, exactly (as browsing)
+                tally(f, None)
+                continue
+            column = "" if index.filterable[f] == "keywords" else f", d.{_col(f)}"
+            if terms:  # the sample gates the full-text matches: only the documents in it are read
+                scope = matched + (f" CROSS JOIN {t.doc} d ON d.id = x0.id WHERE {others}" if others else "")
+                gated = f"SELECT x0.id AS id FROM c{kind} CROSS JOIN {matched} WHERE {sample(f'c{kind}', 'x0.id')}"
+                # IN, not a join: for a join the planner may first read the whole table into a Bloom filter
+                in_sample = f"SELECT d.id AS id{column} FROM {t.doc} d WHERE d.id IN ({gated}){f' AND {others}' if others else ''}" if others or column else gated
+            else:  # through the filters' indexes, the rowid gate before any row is read
+                scope = f"{t.doc} d WHERE {others}"
+                in_sample = f"SELECT d.id AS id{column} FROM c{kind} CROSS JOIN {t.doc} d WHERE {others} AND ({sample(f'c{kind}', 'd.id')})"
+            ctes += [f"c{kind} AS MATERIALIZED (SELECT count(*) AS n FROM {scope})", f"s{kind} AS MATERIALIZED ({in_sample})"]
+            params += others_params * 2
+            parts += [f"SELECT 0, {kind}, n, NULL FROM c{kind}", f"SELECT -2, {kind}, count(*), NULL FROM s{kind}"]
+            tally(f, f"s{kind}")
         if page:  # numbered, so its order survives the UNION
             inner = "SELECT * FROM m" if terms else f"SELECT d.* FROM {t.doc} d{where}"
             parts.append(
                 f"SELECT -1, NULL, row_number() OVER (ORDER BY {', '.join(f'p.{o}' for o in order)}), j.doc "
                 f"FROM ({inner} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?) p JOIN {t.json} j ON j.id = p.id"
             )
-            params += ([] if terms else where_params) + [per_page, (at - 1) * per_page]
-        return ("WITH " + ", ".join(ctes) + " " if ctes else "") + " UNION ALL ".join(parts), params
+            tail += ([] if terms else where_params) + [per_page, (at - 1) * per_page]
+        return ("WITH " + ", ".join(ctes) + " " if ctes else "") + " UNION ALL ".join(parts), params + tail
 
     async def suggest(self, index: SearchIndex, physical: str, prefix: str, limit: int) -> list[str]:
         t = _tables(physical)
@@ -418,9 +465,10 @@ class SqliteSearch(SearchBackend):
         return sources, params
 
     @staticmethod
-    def _where(index: SearchIndex, t: _Tables, query: SearchQuery) -> tuple[str, list[Any]]:
+    def _conditions(index: SearchIndex, t: _Tables, filters: tuple[Filter, ...]) -> tuple[str, list[Any]]:
+        """The filters as SQL conditions on the document table `d`, ANDed ("" for none), and their parameters."""
         conditions, params = [], []
-        for f in query.filters:
+        for f in filters:
             check_filter(index, f)
             col = f"d.{_col(f.field)}"
             if f.is_range:
@@ -434,7 +482,7 @@ class SqliteSearch(SearchBackend):
             else:
                 conditions.append(f"{col} IN ({_marks(len(f.values))})")
                 params += [int(v) if isinstance(v, bool) else v for v in f.values]
-        return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+        return " AND ".join(conditions), params
 
     @staticmethod
     def _highlights(index: SearchIndex, document: dict[str, Any], terms: list[str]) -> dict[str, str]:

@@ -64,6 +64,30 @@ async def test_products_by_chinese_and_english_words_with_facets(zc_client, zc_r
     assert suggestions == ["Hiking Boots 徒步鞋"]
 
 
+async def test_a_ticked_brand_keeps_the_other_brands_counted_and_a_second_one_ors(zc_client, zc_runtime, zc_make_product):
+    p = await catalogue(zc_runtime, zc_make_product)  # cream: camellia, in stock; serum: lumi, sold out; boots: peak, in stock
+
+    async def search(*params: tuple[str, str]) -> dict[str, Any]:
+        r = await zc_client.get(f"{API}/products", params=list(params))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    lumi = await search(("brand", "lumi"))
+    assert [h["id"] for h in lumi["hits"]] == [p["serum"]] and lumi["total"] == 1
+    assert lumi["facets"]["brand"] == {"camellia": 1, "lumi": 1, "peak": 1}  # the others stay, with their counts
+    assert lumi["facets"]["in_stock"] == {"false": 1}  # the other facets count lumi's matches
+    for both in (await search(("brand", "lumi"), ("brand", "camellia")), await search(("brand", "lumi,camellia"))):
+        assert {h["id"] for h in both["hits"]} == {p["serum"], p["cream"]} and both["total"] == 2  # any of the brands
+        assert both["facets"]["brand"] == {"camellia": 1, "lumi": 1, "peak": 1}
+        assert both["facets"]["in_stock"] == {"false": 1, "true": 1}
+    in_stock = await search(("brand", "lumi"), ("in_stock", "true"))  # and all of the fields
+    assert in_stock["hits"] == [] and in_stock["total"] == 0
+    assert in_stock["facets"]["brand"] == {"camellia": 1, "peak": 1}  # brands with stock: ticking one finds something
+    assert in_stock["facets"]["in_stock"] == {"false": 1}  # lumi has none in stock
+    worded = await search(("q", "cream"), ("brand", "lumi"))
+    assert worded["hits"] == [] and worded["facets"]["brand"] == {"camellia": 1}
+
+
 async def test_a_product_change_reaches_search_through_its_event(zc_client, zc_runtime, zc_make_user, zc_make_product):
     p = await catalogue(zc_runtime, zc_make_product)
     await zc_make_user("owner@camellia.example", brand=("camellia", "owner"))

@@ -173,6 +173,87 @@ async def test_facets_of_many_matches_are_estimated_from_a_fixed_sample(things):
     assert few.facets_exact and few.facets["brand"] == {"camellia": 1, "lumi": 1, "teahouse": 1}
 
 
+async def facets_of(things, q: str = "", *filters: Filter):
+    backend, physical = things
+    return await backend.search(THINGS, physical, SearchQuery(q=q, filters=filters, per_page=100))
+
+
+async def test_a_filtered_facet_is_counted_without_its_own_filter(things):
+    """Disjunctive facets: ticking a brand keeps the other brands listed, with their counts
+    under the other filters; the other facets count under every filter."""
+    lumi = await facets_of(things, "", Filter("brand", ("lumi",)))
+    assert {h.id for h in lumi.hits} == {"2", "4", "8"} and lumi.total == 3
+    assert lumi.facets["brand"] == {"lumi": 3, "camellia": 2, "peak": 2, "teahouse": 2}  # as if no brand were ticked
+    assert lumi.facets["tags"] == {"skincare": 3, "serum": 1, "sun": 1} and lumi.facets["in_stock"] == {"true": 2, "false": 1}
+    assert list(lumi.facets) == ["brand", "tags", "in_stock"] and lumi.facets_exact
+
+    in_stock = Filter("in_stock", (True,))
+    both = await facets_of(things, "", Filter("brand", ("lumi",)), in_stock)
+    assert {h.id for h in both.hits} == {"4", "8"}
+    assert both.facets["brand"] == {"camellia": 2, "lumi": 2, "peak": 2, "teahouse": 1}  # under in_stock only
+    assert both.facets["in_stock"] == {"true": 2, "false": 1}  # under brand only
+    assert both.facets["tags"] == {"skincare": 2, "sun": 1}  # under both
+
+    # a second brand ORs within the field (and still ANDs with in_stock)
+    union = await facets_of(things, "", Filter("brand", ("lumi", "camellia")), in_stock)
+    assert {h.id for h in union.hits} == {"1", "4", "5", "8"} and union.total == 4
+    assert union.facets["brand"] == both.facets["brand"]
+    assert union.facets["in_stock"] == {"true": 4, "false": 1}
+    assert union.facets["tags"] == {"skincare": 4, "cream": 1, "mask": 1, "sun": 1}
+
+    # with words and a range: the brand counts follow both
+    worded = await facets_of(things, "霜", Filter("brand", ("lumi",)), Filter("price", low=10_000))
+    assert [h.id for h in worded.hits] == ["4"] and worded.facets["brand"] == {"camellia": 1, "lumi": 1}  # 7 costs less
+    assert worded.facets["in_stock"] == {"true": 1}
+
+    # a keywords facet alike
+    tea = await facets_of(things, "", Filter("tags", ("tea", "sun")))
+    assert {h.id for h in tea.hits} == {"4", "6", "7"}
+    assert tea.facets["tags"] == {"skincare": 5, "outdoor": 2, "tea": 2, "cream": 1, "mask": 1, "serum": 1, "sun": 1}
+    assert tea.facets["brand"] == {"teahouse": 2, "lumi": 1}
+
+    # a brand without matches ticked: nothing found, yet the brands that have some are listed
+    none = await facets_of(things, "cream 霜", Filter("brand", ("lumi",)))
+    assert none.hits == [] and none.total == 0 and none.facets["brand"] == {"camellia": 1} and none.facets["tags"] == {}
+
+
+@pytest.mark.parametrize(("q", "filters"), [
+    ("", (Filter("brand", ("lumi",)),)),
+    ("", (Filter("brand", ("lumi", "peak")), Filter("tags", ("skincare",)), Filter("price", high=50_000))),
+    ("霜", (Filter("in_stock", (False,)), Filter("created", low=T0 + 2 * DAY))),
+    ("tea", (Filter("tags", ("tea",)), Filter("brand", ("teahouse",)))),
+    ("tea 茶", (Filter("brand", ("teahouse", "lumi")), Filter("in_stock", (False,)))),  # a long and a short term
+    ("cream 霜", (Filter("brand", ("lumi",)),)),  # nothing left, yet camellia is counted
+])
+async def test_a_filtered_facet_counts_as_the_same_search_without_its_filter(things, q, filters):
+    result = await facets_of(things, q, *filters)
+    for f in {x.field for x in filters} & set(THINGS.facets):
+        without = await facets_of(things, q, *(x for x in filters if x.field != f))
+        assert result.facets[f] == without.facets[f], f
+
+
+async def test_filtered_facets_of_many_matches_are_estimated_from_the_same_sample(things):
+    backend, _ = things
+    if backend.name == "meilisearch":
+        pytest.skip("Meilisearch counts every match")
+    backend.facet_sample = 5  # the brand pass counts 9 matches: estimated; the 3 of brand=lumi are counted exactly
+    every = Filter("price", low=0)
+    lumi = await facets_of(things, "", Filter("brand", ("lumi",)), every)
+    alone = await facets_of(things, "", every)
+    assert not alone.facets_exact and not lumi.facets_exact  # one estimated pass makes the answer an estimate
+    assert lumi.facets["brand"] == alone.facets["brand"] and set(lumi.facets["brand"]) <= {"lumi", "camellia", "peak", "teahouse"}
+    assert abs(sum(lumi.facets["brand"].values()) - 9) <= 2  # scaled to the matches under the price filter
+    assert lumi.facets["tags"] == {"skincare": 3, "serum": 1, "sun": 1}  # exact: below the sample size
+    assert {h.id for h in lumi.hits} == {"2", "4", "8"} and lumi.total == 3
+    assert (await facets_of(things, "", Filter("brand", ("lumi",)), every)).facets == lumi.facets  # the same figures every time
+    backend.facet_sample = 1  # with words: "霜" has 3 matches
+    worded = await facets_of(things, "霜", Filter("brand", ("lumi",)))
+    assert not worded.facets_exact and worded.facets["brand"] == (await facets_of(things, "霜")).facets["brand"]
+    assert [h.id for h in worded.hits] == ["4"]
+    backend.facet_sample = 100
+    assert (await facets_of(things, "霜", Filter("brand", ("lumi",)))).facets_exact
+
+
 async def test_sorts(things):
     assert await ids(things, "霜", sort="likes") == ["4", "1", "7"]
     assert await ids(things, "霜", sort="price_asc") == ["7", "4", "1"]

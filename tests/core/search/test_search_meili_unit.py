@@ -8,6 +8,7 @@ import pytest
 
 from core.search.backends.meili import (
     MeiliSearch,
+    facet_requests,
     filter_expression,
     index_text,
     latest_by_id,
@@ -98,14 +99,14 @@ def test_requests():
 
 def test_results_drop_companions_and_mark_escaped_terms():
     query = SearchQuery(q="bold 50")
-    terms, body = search_request(THINGS, query)
+    terms, _ = search_request(THINGS, query)
     stored = stored_document(THINGS, {"id": "9", "version": 1, "title": "<b>Bold</b> 50% off", "body": "x" * 200 + " bold", "brand": "peak", "tags": ["outdoor"], "in_stock": True})
     response = {
         "hits": [{**stored, "_rankingScore": 0.9}],
         "totalHits": 1,
         "facetDistribution": {"brand": {"peak": 1, "lumi": 3, "camellia": 3}, "in_stock": {"true": 1}},
     }
-    result = search_result(THINGS, query, terms, body, response)
+    result = search_result(THINGS, query, terms, response)
     hit = result.hits[0]
     assert hit.id == "9" and hit.document == {"id": "9", "version": 1, "title": "<b>Bold</b> 50% off", "body": "x" * 200 + " bold", "brand": "peak", "tags": ["outdoor"], "in_stock": True}
     assert hit.highlights["title"] == "&lt;b&gt;<mark>Bold</mark>&lt;/b&gt; <mark>50</mark>% off"
@@ -114,7 +115,7 @@ def test_results_drop_companions_and_mark_escaped_terms():
     assert result.facets == {"brand": {"camellia": 3, "lumi": 3, "peak": 1}, "tags": {}, "in_stock": {"true": 1}}
     assert list(result.facets["brand"]) == ["camellia", "lumi", "peak"]  # most first, then by value
 
-    browse = search_result(THINGS, SearchQuery(q="", facets=False), [], {}, {"hits": [{**stored}], "totalHits": 9})
+    browse = search_result(THINGS, SearchQuery(q="", facets=False), [], {"hits": [{**stored}], "totalHits": 9})
     assert browse.hits[0].highlights == {} and browse.facets == {} and browse.total == 9 and not browse.typo_tolerant
 
 
@@ -145,3 +146,59 @@ def test_names_are_validated():
             backend.uid(bad)
     with pytest.raises(ValueError):
         MeiliSearch("http://127.0.0.1:7700", None, "zc:test")
+
+
+def test_a_filtered_facet_is_counted_by_a_second_query_without_its_filter():
+    query = SearchQuery(q="霜", filters=(Filter("brand", ("lumi", "peak")), Filter("in_stock", (True,)), Filter("price", low=100)))
+    terms, body = search_request(THINGS, query)
+    assert body["facets"] == ["tags"] and body["filter"] == ['brand IN ["lumi", "peak"]', "in_stock IN [true]", "price >= 100"]
+    counting = facet_requests(THINGS, query)
+    assert counting == {
+        "brand": {"matchingStrategy": "all", "limit": 0, "facets": ["brand"], "filter": ["in_stock IN [true]", "price >= 100"]},
+        "in_stock": {"matchingStrategy": "all", "limit": 0, "facets": ["in_stock"], "filter": ['brand IN ["lumi", "peak"]', "price >= 100"]},
+    }
+    assert facet_requests(THINGS, SearchQuery(q="霜", filters=(Filter("price", low=100),))) == {}  # no facet filter: one plain search
+    assert facet_requests(THINGS, SearchQuery(filters=(Filter("brand", ("lumi",)),), facets=False)) == {}
+    assert facet_requests(THINGS, SearchQuery(filters=(Filter("tags", ("tea",)),))) == {"tags": {"matchingStrategy": "all", "limit": 0, "facets": ["tags"]}}
+    _, alone = search_request(THINGS, SearchQuery(filters=(Filter("brand", ("lumi",)), Filter("tags", ("tea",)), Filter("in_stock", (True,)))))
+    assert "facets" not in alone  # every facet is filtered: each comes from its own query
+
+    response = {"hits": [], "totalHits": 2, "facetDistribution": {"tags": {"skincare": 2}}}
+    result = search_result(THINGS, query, terms, response, {
+        "brand": {"hits": [], "totalHits": 5, "facetDistribution": {"brand": {"lumi": 2, "peak": 2, "camellia": 1}}},
+        "in_stock": {"hits": [], "totalHits": 3, "facetDistribution": {"in_stock": {"true": 2, "false": 1}}},
+    })
+    assert result.total == 2 and list(result.facets) == ["brand", "tags", "in_stock"]
+    assert result.facets == {"brand": {"lumi": 2, "peak": 2, "camellia": 1}, "tags": {"skincare": 2}, "in_stock": {"true": 2, "false": 1}}
+
+
+async def test_a_search_with_a_facet_filter_is_one_multi_search_request(monkeypatch):
+    """The wiring only (a stand-in for the client records the calls); the contract suite talks to a server."""
+    calls: list[tuple[str, object]] = []
+
+    class Index:
+        def search(self, q, body):
+            calls.append(("search", (q, body)))
+            return {"hits": [], "totalHits": 0, "facetDistribution": {}}
+
+    class Client:
+        def index(self, uid):
+            assert uid == "zc_things_1"
+            return Index()
+
+        def multi_search(self, queries):
+            calls.append(("multi_search", queries))
+            return {"results": [{"hits": [], "totalHits": 1, "facetDistribution": {"tags": {"sun": 1}, "in_stock": {"true": 1}}},
+                                {"hits": [], "estimatedTotalHits": 3, "facetDistribution": {"brand": {"lumi": 1, "peak": 2}}}]}
+
+    backend = MeiliSearch("http://127.0.0.1:7700", None, "zc")
+    monkeypatch.setattr(backend, "_client", Client)
+    result = await backend.search(THINGS, "things_1", SearchQuery(q="霜", filters=(Filter("brand", ("lumi",)),)))
+    (name, queries), = calls
+    assert name == "multi_search" and [q["indexUid"] for q in queries] == ["zc_things_1"] * 2 and {q["q"] for q in queries} == {"霜"}
+    assert queries[0]["filter"] == ['brand IN ["lumi"]'] and queries[0]["facets"] == ["tags", "in_stock"]
+    assert queries[1] == {"indexUid": "zc_things_1", "q": "霜", "matchingStrategy": "all", "limit": 0, "facets": ["brand"]}
+    assert result.total == 1 and result.facets == {"brand": {"peak": 2, "lumi": 1}, "tags": {"sun": 1}, "in_stock": {"true": 1}}
+    calls.clear()
+    await backend.search(THINGS, "things_1", SearchQuery(q="霜", filters=(Filter("price", low=1),)))
+    assert [name for name, _ in calls] == ["search"]  # no facet filter: one plain search, as before

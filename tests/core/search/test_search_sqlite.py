@@ -106,6 +106,22 @@ async def test_cached_totals_and_facets_follow_every_write(notes, zc_runtime, mo
     assert (await search(notes, "茶", filters=(Filter("likes", low=0),))).total == 1
 
 
+async def test_cached_filtered_facets_follow_every_write(notes, zc_runtime):
+    """A filtered facet's counts (over the matches without its filter) are remembered with the rest."""
+    backend, physical = notes
+    other = SqliteSearch(zc_runtime)
+    await backend.upsert(NOTES, physical, [note(1, "茶 1", kind="photo"), note(2, "茶 2", kind="clip")])
+    photo = (Filter("kind", ("photo",)),)
+    first = await search(notes, "", filters=photo)  # counts the whole index: remembered whatever its size
+    assert first.total == 1 and first.facets["kind"] == {"clip": 1, "photo": 1} and len(backend._aggregates) == 1
+    worded = await search(notes, "茶", filters=photo)
+    assert worded.total == 1 and worded.facets["kind"] == {"clip": 1, "photo": 1}
+    await other.upsert(NOTES, physical, [note(3, "茶 3", kind="clip")])
+    for q in ("", "茶"):
+        again = await search(notes, q, filters=photo)
+        assert again.total == 1 and again.facets["kind"] == {"clip": 2, "photo": 1}, q
+
+
 async def test_pages_beyond_the_deepest_page_are_empty(notes):
     backend, physical = notes
     await backend.upsert(NOTES, physical, [note(i, f"tea {i}") for i in range(1, 4)])
