@@ -139,5 +139,13 @@ TRANSLATIONS = {
         "slug must be 1-120 lowercase letters, digits or hyphens, not starting or ending with a hyphen": "网址标识须为 1-120 个小写字母、数字或连字符，且不能以连字符开头或结尾",
         "sku must be 1-64 letters, digits, dots, underscores or hyphens": "SKU 须为 1-64 个字母、数字、点、下划线或连字符",
         "title must not be empty": "标题不能为空",
+        # the sections of both faces (their pages bring their own strings)
+        "Campaigns": "合作活动",
+        "Creators": "达人",
+        "Money": "账务",
+        "Collaborations": "我的合作",
+        "Links and codes": "链接和优惠码",
+        "Earnings": "收益",
+        "Profile": "资料",
     }
 }
