@@ -245,6 +245,9 @@ class SearchBackend(ABC):
     async def drop(self, physical: str) -> None:
         """Remove a physical index and its documents (nothing happens if it is gone)."""
 
+    async def built(self, index: SearchIndex, physical: str) -> None:  # noqa: B027 - most backends need nothing
+        """A rebuild filled `physical` and searches are about to use it: tidy it up for reading."""
+
     @abstractmethod
     async def upsert(self, index: SearchIndex, physical: str, documents: list[dict[str, Any]]) -> None:
         """Add or replace documents; one whose stored version is newer is left alone."""

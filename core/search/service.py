@@ -228,6 +228,7 @@ class SearchService:
                 break
             await self.refresh(name, ids, targets=[new])
             after = ids[-1]
+        await self.backend.built(index, new)
         async with self.runtime.db.session() as s:
             row = await s.get(SearchAlias, name, with_for_update=True)
             assert row is not None
