@@ -189,7 +189,6 @@ def build_page_context(request: Request, actor: Actor | None, extra: dict[str, A
 # ---------------------------------------------------------------- guest pages
 
 GUEST_CACHE = "guest_cache"  # a GET handler's opt: guests may be served this page from the guest page cache
-CSRF_SLOT = "\x00zc-csrf\x00"  # stands for the visitor's own CSRF token in a kept page
 GUEST_PAGES_KEPT = 2_000
 GUEST_PAGE_HITS = Counter("zhongcao_guest_page_hits", "Storefront pages served to guests from the guest page cache")
 
@@ -204,7 +203,7 @@ class GuestPages:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._pages: dict[tuple[str, str, str], tuple[float, int, str]] = {}
+        self._pages: dict[tuple[str, str, str], tuple[float, int, tuple[bytes, ...]]] = {}
 
     def key(self, request: Request) -> tuple[str, str, str] | None:
         if self.seconds <= 0:
@@ -215,7 +214,8 @@ class GuestPages:
         runtime = runtime_of(request)
         return (request.url.path, request.url.query or "", pick_locale(request, runtime))
 
-    def get(self, key: tuple[str, str, str]) -> tuple[int, str] | None:
+    def get(self, key: tuple[str, str, str]) -> tuple[int, tuple[bytes, ...]] | None:
+        """The status and the page's UTF-8 bytes cut where the visitor's CSRF token goes."""
         kept = self._pages.get(key)
         if kept is None or kept[0] < time.monotonic():
             return None
@@ -227,7 +227,8 @@ class GuestPages:
             self._pages = {k: v for k, v in self._pages.items() if v[0] >= now}
             if len(self._pages) >= GUEST_PAGES_KEPT:
                 self._pages.pop(next(iter(self._pages)))
-        self._pages[key] = (time.monotonic() + self.seconds, status, body.replace(token, CSRF_SLOT) if token else body)
+        encoded = body.encode()
+        self._pages[key] = (time.monotonic() + self.seconds, status, tuple(encoded.split(token.encode())) if token else (encoded,))
 
 
 def _csrf_token(request: Request) -> str:
@@ -267,7 +268,7 @@ class GuestPageHits(ASGIMiddleware):
             scope.setdefault("state", {})["guest_page_key"] = key
         await next_app(scope, receive, send)
 
-    async def _send(self, scope: Scope, send: Send, request: Request, status: int, body: str) -> None:
+    async def _send(self, scope: Scope, send: Send, request: Request, status: int, parts: tuple[bytes, ...]) -> None:
         from litestar.middleware.csrf import generate_csrf_token
 
         token = request.cookies.get(self.csrf.cookie_name)
@@ -275,7 +276,7 @@ class GuestPageHits(ASGIMiddleware):
         if not token:
             token = generate_csrf_token(secret=self.csrf.secret)
             headers.append((b"set-cookie", f"{self._cookie_head}{token}{self._cookie_tail}".encode("latin-1")))
-        payload = body.replace(CSRF_SLOT, html_escape(token)).encode()
+        payload = html_escape(token).encode().join(parts)
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

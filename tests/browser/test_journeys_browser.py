@@ -362,6 +362,14 @@ def test_search_in_chinese_and_english_with_a_brand_facet(new_page, shot) -> Non
     fits(page, 390)
     shot(page, "facet")
 
+    # the other brand stays listed (disjunctive facets): ticking it too shows both brands' gifts
+    other = page.get_by_test_id("facet-brand").locator("label").filter(has_not_text="Tea Ritual")
+    expect()(other).to_have_count(1)
+    other.locator("input").check()
+    expect()(page.get_by_test_id("search-total")).to_have_text("3 results")
+    expect()(page.get_by_test_id("facet-brand").locator("input:checked")).to_have_count(2)
+    shot(page, "facet-two-brands")
+
 
 # ---------------------------------------------------------------- 5. layout, phone and desktop
 
