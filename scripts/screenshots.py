@@ -66,6 +66,8 @@ def main() -> int:
             shoot(page, out, "explore", "/feed")
             note = page.get_by_test_id("feed-card").filter(has_text=SPONSORED_NOTE).locator("a").first.get_attribute("href")
             shoot(page, out, "note", note)
+            page.goto("/feed")
+            shoot(page, out, "topic", page.get_by_test_id("topic-chip").first.get_attribute("href"))  # a topic's channel
             shoot(page, out, "product", "/products/camellia-repair-cream")
             shoot(page, out, "search", "/search?q=%E8%8C%B6")  # 茶: tea, and the camellia (山茶花) line
             add_to_cart(page, "camellia-repair-cream", "50ml")
