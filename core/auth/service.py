@@ -204,6 +204,7 @@ async def update_account(session: AsyncSession, user_id: int, *, display_name: s
     if display_name is not None and display_name.strip() != user.display_name:
         user.display_name = display_name.strip()
         mark_changed(session, "creator.changed", user_id)  # creator search shows the name
+        mark_changed(session, "user.renamed", user_id)  # so do a plugin's copies (the notes' author)
     if locale is not None:
         user.locale = locale
     await session.flush()

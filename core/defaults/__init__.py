@@ -86,6 +86,7 @@ def register_event_types() -> dict[str, str]:
 
     return {
         "user.signed_up": "A new account was created.",
+        "user.renamed": "Accounts changed the name others see (display name, or a plugin's handle): `ids` (user ids); copies of the name, e.g. in search documents, follow.",
         "creator.changed": "Creator profiles changed (card, rates, audience figures): `ids` (user ids).",
         "product.changed": "Products changed what shoppers see of them (text, status, variants, prices, media, stock received, a location selling out or back in stock): `ids`.",
         "brand.member_added": "A user joined a brand's staff.",

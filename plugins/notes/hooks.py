@@ -191,7 +191,13 @@ async def handle_event(event: Event, runtime: Runtime) -> None:
 
 async def handle_note_event(event: Event, runtime: Runtime) -> None:
     """A collaboration that starts (or takes a note as its content) labels the creator's
-    notes that tag its brand as sponsored. Idempotent: it recomputes the label."""
+    notes that tag its brand as sponsored. Idempotent: it recomputes the label. A renamed
+    author's notes are reindexed (their documents carry the name and handle)."""
+    if event.type == "user.renamed":
+        from plugins.notes.search import author_renamed
+
+        await author_renamed(runtime, event.payload.get("ids", []))
+        return
     if event.type not in ("collaboration.accepted", "collaboration.content_submitted"):
         return
     from plugins.notes.notes import refresh_disclosure, stale_disclosures

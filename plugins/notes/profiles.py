@@ -16,7 +16,7 @@ from core.auth.models import User
 from core.campaigns import profiles as creator_profiles
 from core.db import dialect_insert, utcnow, valid_id
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core.events import record_event
+from core.events import mark_changed, record_event
 from plugins.notes.models import BrandFollow, BrandStats, Follow, NotesProfile
 
 if TYPE_CHECKING:
@@ -188,6 +188,7 @@ async def change_handle(session: AsyncSession, user_id: int, handle: str) -> Not
             profile.handle = handle
     except IntegrityError:  # taken meanwhile
         raise Conflict("that handle is taken", extra={"fields": {"handle": "taken"}}) from None
+    mark_changed(session, "user.renamed", user_id)  # the author's notes carry the handle in search
     return profile
 
 

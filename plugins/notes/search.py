@@ -128,3 +128,19 @@ NOTES = SearchIndex(
         "note.updated": lambda payload: payload.get("ids", ()),
     },
 )
+
+
+async def author_renamed(runtime: Runtime, user_ids: list[int]) -> int:
+    """Authors changed their name or handle: their notes' search documents carry both, so
+    each note is marked updated (search reindexes it). Repeating it only reindexes again."""
+    from core.events import mark_changed
+    from plugins.notes.models import Note
+
+    async with runtime.db.read_session() as session:
+        note_ids = list((await session.execute(select(Note.id).where(Note.author_user_id.in_([int(u) for u in user_ids])))).scalars())
+    if note_ids:
+        async with runtime.db.session() as session:
+            for note_id in note_ids:
+                mark_changed(session, "note.updated", note_id)
+            await session.commit()
+    return len(note_ids)

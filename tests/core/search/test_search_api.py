@@ -197,6 +197,29 @@ async def test_notes_follow_their_events(zc_client, zc_runtime, zc_make_user, mo
     assert str(draft["id"]) not in await ids(zc_client, "notes")
 
 
+
+async def test_a_renamed_author_is_found_by_the_new_name_and_handle(zc_client, zc_runtime, zc_make_user, monkeypatch):
+    from tests.plugins.notes.notes_helpers import create_note
+
+    monkeypatch.delenv("ZHONGCAO_NOTES_BLOCKLIST", raising=False)
+    await zc_make_user("mia@example.com", roles=("creator",))
+    mia = await api_token(zc_client, "mia@example.com")
+    await zc_runtime.search.rebuild("notes")
+    note = await create_note(zc_client, mia, title="面霜测评", body="night cream", publish=True)
+
+    async def found(q: str) -> bool:
+        return await ids(zc_client, "notes", q=q) == [str(note["id"])]
+
+    await eventually(lambda: found("面霜"))
+    # the display name (account settings) and the handle (notes profile) are copied into the note's document
+    renamed = await zc_client.patch("/api/v1/auth/me", json={"display_name": "Blossomwood"}, headers=mia)
+    assert renamed.status_code == 200, renamed.text
+    await eventually(lambda: found("blossomwood"))
+    handled = await zc_client.patch("/api/v1/notes/me/profile", json={"handle": "quillfeather"}, headers=mia)
+    assert handled.status_code == 200, handled.text
+    await eventually(lambda: found("quillfeather"))
+    assert await ids(zc_client, "notes", q="blossomwood") == [str(note["id"])]  # the name is still there
+
 async def test_creator_search_filters_by_tier_and_followers(zc_client, zc_runtime, zc_make_user):
     for handle, followers, categories in (("koc.tea", 3_000, ["tea"]), ("micro.beauty", 60_000, ["beauty"]), ("mid.outdoor", 250_000, ["outdoor", "beauty"])):
         user = await zc_make_user(f"{handle.replace('.', '-')}@example.com", roles=("creator",))
