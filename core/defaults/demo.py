@@ -279,6 +279,41 @@ async def seed_campaigns_demo(session: AsyncSession, runtime: Runtime) -> None:
     await collaborations.submit_content(session, runtime, creator, collab.id, kind="url", ref=DEMO_POST_URL)
     await collaborations.approve(session, runtime, team, collab.id, disclosure_confirmed=True, comment="开头已标注「广告」，通过 · Clearly labelled as sponsored: approved")
     await collaborations.publish(session, runtime, creator, collab.id)
+    await seed_second_campaign_demo(session, runtime, brand, team)
+
+
+DEMO_SECOND_CAMPAIGN_TITLE = "卸妆油真实测评 / Cleansing oil, honest reviews"
+DEMO_SECOND_SAMPLE_SKU = "CS-OIL-150"
+
+
+async def seed_second_campaign_demo(session: AsyncSession, runtime: Runtime, brand: Brand, team: Actor) -> None:
+    """A second open campaign of Camellia Skin whose board has work to do: Mia is invited
+    (her portal shows the invitation), Leo has applied (the brand decides), Jun was accepted
+    and has his sample on the way. Through the real services, like the first."""
+    from core.campaigns import campaigns, collaborations
+    from core.catalog.models import Variant
+
+    oil = (await session.execute(select(Product).where(Product.slug == "camellia-cleansing-oil"))).scalar_one_or_none()
+    sample = (await session.execute(select(Variant).where(Variant.sku == DEMO_SECOND_SAMPLE_SKU))).scalar_one_or_none()
+    others = {u.email: u for u in (await session.execute(select(User).where(User.email.in_(["leo@demo.zhongcao.dev", "jun@demo.zhongcao.dev"])))).scalars()}
+    if oil is None or sample is None or len(others) < 2:
+        return
+    campaign = await campaigns.create_campaign(session, runtime, team, brand.slug, {
+        "title": DEMO_SECOND_CAMPAIGN_TITLE,
+        "brief": "卸妆油上脸一周：乳化、眼妆、肤感，好坏都写。\nOne week with the cleansing oil: emulsifying, eye make-up, how skin feels; the good and the bad.",
+        "budget_minor": 2_000_000, "recruitment": "open",
+        "products": [{"product_id": oil.id, "sample_variant_id": sample.id, "sample_quantity": 6,
+                      "commission": {"kind": "percent", "rate_percent": "10"}}],
+    })
+    await campaigns.open_campaign(session, runtime, team, campaign.id)
+    await collaborations.invite(session, runtime, team, campaign.id, handle="mia.skin", message="很喜欢你的夜间修护笔记，想请你试试卸妆油 · We loved your night-routine notes.")
+    leo, jun = _actor(others["leo@demo.zhongcao.dev"]), _actor(others["jun@demo.zhongcao.dev"])
+    await collaborations.apply(session, runtime, leo, campaign.id, message="徒步回来卸防晒正需要 · After a hike I need to take off sunscreen.",
+                               shipping_address={"name": "Leo 王", "phone": "+86 137 0000 0000", "line1": "西湖区文三路 1 号", "city": "杭州", "region": "ZJ", "country": "CN"})
+    applied = await collaborations.apply(session, runtime, jun, campaign.id, message="茶席前后都要干净的脸 · A clean face before tea.",
+                                         shipping_address={"name": "Jun 李", "phone": "+86 136 0000 0000", "line1": "五华区翠湖路 2 号", "city": "昆明", "region": "YN", "country": "CN"})
+    await collaborations.accept(session, runtime, team, applied.id)
+    await collaborations.ship_sample(session, runtime, team, applied.id, carrier="顺丰 SF Express", tracking_number="SF1400000002")
 
 
 async def demo_collaboration(session: AsyncSession) -> Any:

@@ -55,3 +55,20 @@ async def test_the_demo_runs_a_campaign_from_application_to_payout_with_a_clawba
         assert await budget.check(s) == []
     runs = (await zc_client.get(f"{API}/payout-runs", headers=await api_token(zc_client, "staff@demo.zhongcao.dev", "zhongcao-demo"))).json()
     assert DEMO_PAYOUT_RUN in {r["key"] for r in (runs["items"] if isinstance(runs, dict) else runs)}
+
+
+async def test_the_demo_brand_has_a_second_campaign_with_work_on_its_board(zc_client, zc_runtime):
+    from core.cli import seed
+    from core.defaults.demo import DEMO_SECOND_CAMPAIGN_TITLE
+
+    await seed(zc_runtime)
+    await seed(zc_runtime)
+    brand = await api_token(zc_client, "brand@demo.zhongcao.dev", "zhongcao-demo")
+    [campaign] = [c for c in (await zc_client.get(f"{API}/campaigns", headers=brand)).json() if c["title"] == DEMO_SECOND_CAMPAIGN_TITLE]
+    assert campaign["status"] == "open"
+    board = (await zc_client.get(f"{API}/campaigns/{campaign['id']}/collaborations", headers=brand)).json()
+    board = board["items"] if isinstance(board, dict) else board
+    assert sorted(c["status"] for c in board) == ["applied", "invited", "sample_shipped"]
+    mia = await api_token(zc_client, "creator@demo.zhongcao.dev", "zhongcao-demo")
+    mine = [c for c in (await zc_client.get(f"{API}/collaborations", headers=mia)).json() if c["campaign"]["id"] == campaign["id"]]
+    assert [c["status"] for c in mine] == ["invited"]  # her portal shows the invitation
