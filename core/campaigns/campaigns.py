@@ -616,3 +616,31 @@ async def samples_left(session: AsyncSession, items: list[CampaignProduct]) -> d
 
 async def creator_profile(session: AsyncSession, user_id: int) -> CreatorProfile | None:
     return await profiles.profile_of_user(session, user_id)
+
+
+async def samples_left_by_campaign(session: AsyncSession, campaign_ids: list[int]) -> dict[int, int]:
+    """Campaign id -> samples still set aside in its pools, for a list of campaigns in one
+    query (campaigns that set nothing aside are left out)."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(CampaignProduct.campaign_id, func.sum(StockPool.available))
+        .join(StockPool, StockPool.id == CampaignProduct.pool_id)
+        .where(CampaignProduct.campaign_id.in_(campaign_ids))
+        .group_by(CampaignProduct.campaign_id)
+    )
+    return {cid: int(n or 0) for cid, n in rows}
+
+
+async def campaign_for_creator(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    """A campaign the creator may look at: open to applications, or one they are in
+    (invited to, say). Anything else is 404."""
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("no such campaign")
+    if campaign.status == CampaignStatus.OPEN and campaign.recruitment == "open":
+        return campaign
+    mine = (await session.execute(select(Collaboration.id).where(Collaboration.campaign_id == campaign.id, Collaboration.creator_user_id == actor.user_id))).first()
+    if mine is None:
+        raise NotFound("no such campaign")
+    return campaign

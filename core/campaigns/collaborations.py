@@ -732,3 +732,15 @@ async def run_deadlines(runtime: Runtime, *, now: datetime | None = None, limit:
                 counts["completed"] += 1
         await session.commit()
     return counts
+
+
+async def status_counts(session: AsyncSession, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Campaign id -> {collaboration status: how many}, for a list of campaigns in one query."""
+    out: dict[int, dict[str, int]] = {cid: {} for cid in campaign_ids}
+    if campaign_ids:
+        rows = await session.execute(
+            select(Collaboration.campaign_id, Collaboration.status, func.count()).where(Collaboration.campaign_id.in_(campaign_ids)).group_by(Collaboration.campaign_id, Collaboration.status)
+        )
+        for cid, status, n in rows:
+            out[cid][status] = int(n)
+    return out
