@@ -48,6 +48,7 @@ from core.campaigns.models import (
     Click,
     CollabStatus,
     Collaboration,
+    Commission,
     DiscountCode,
     TrackedLink,
 )
@@ -675,3 +676,23 @@ async def attributions_of_order(session: AsyncSession, actor: Actor | None, orde
         .order_by(Attribution.order_line_id)
     )
     return [AttributionView(*row) for row in rows]
+
+
+async def sales_by_touch(session: AsyncSession, creator_user_id: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """Orders and net commission per tracked link or code of a creator: (source, ref) ->
+    {orders, commission: {currency: net minor}}. Self-referrals (blocked) earn nothing and
+    are not counted."""
+    touched = (Attribution.creator_user_id == creator_user_id, Attribution.source.in_(("link", "code")), Attribution.blocked_reason.is_(None))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    orders = select(Attribution.source, Attribution.ref, func.count(func.distinct(Attribution.order_id))).where(*touched).group_by(Attribution.source, Attribution.ref)
+    for source, ref, n in await session.execute(orders):
+        out[(source, ref)] = {"orders": int(n), "commission": {}}
+    money = (
+        select(Attribution.source, Attribution.ref, Commission.currency, func.sum(Commission.amount_minor - Commission.reversed_minor))
+        .join(Commission, Commission.order_line_id == Attribution.order_line_id)
+        .where(*touched)
+        .group_by(Attribution.source, Attribution.ref, Commission.currency)
+    )
+    for source, ref, currency, net in await session.execute(money):
+        out.setdefault((source, ref), {"orders": 0, "commission": {}})["commission"][currency] = int(net or 0)
+    return out
