@@ -639,3 +639,68 @@ async def creator_fulfilment(handle: str, session: AsyncSession) -> FulfilmentOu
 
 
 CAMPAIGN_API = [CampaignController, CollaborationController, creator_fulfilment]
+
+
+# ---------------------------------------------------------------- a brand's shortlist of creators
+
+from core.campaigns.api import creator_out  # this section's own imports
+from core.campaigns.schemas import CreatorOut
+from core.errors import NotFound
+
+
+class ShortlistIn(msgspec.Struct, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None  # None keeps the note there is
+
+
+class ShortlistedOut(msgspec.Struct):
+    creator: CreatorOut
+    note: str
+    added_at: datetime
+
+
+class BrandShortlistController(Controller):
+    """Creators a brand keeps in mind (its staff only; any other brand answers 404)."""
+
+    path = "/brands/{slug:str}/shortlist"
+    tags = ["creators"]
+    guards = [login_required]
+
+    @staticmethod
+    def _out(runtime: Runtime, entry: Any, profile: CreatorProfile, name: str) -> ShortlistedOut:
+        return ShortlistedOut(creator=creator_out(runtime, profile, name), note=entry.note, added_at=entry.created_at)
+
+    async def _one(self, session: AsyncSession, runtime: Runtime, actor: Actor | None, brand_id: int, handle: str) -> ShortlistedOut:
+        profile = await profiles.profile_by_handle(session, handle)
+        for entry, p, name in await profiles.shortlist_list(session, actor, brand_id, limit=1, user_id=profile.user_id):
+            return self._out(runtime, entry, p, name)
+        raise NotFound(f"@{profile.handle} is not on the shortlist")
+
+    @get("/")
+    async def list_shortlist(self, slug: str, session: AsyncSession, runtime: Runtime, actor: Actor | None, limit: Limit = 100, offset: Offset = 0) -> list[ShortlistedOut]:
+        """The brand's shortlist, newest first."""
+        brand = await service.brand_for(session, actor, slug)
+        return [self._out(runtime, *row) for row in await profiles.shortlist_list(session, actor, brand.id, limit=limit, offset=offset)]
+
+    @get("/{handle:str}")
+    async def get_shortlisted(self, slug: str, handle: str, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> ShortlistedOut:
+        brand = await service.brand_for(session, actor, slug)
+        return await self._one(session, runtime, actor, brand.id, handle)
+
+    @put("/{handle:str}")
+    async def put_shortlisted(self, slug: str, handle: str, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> ShortlistedOut:
+        """Shortlist a creator (the body, `{"note": ...}`, is optional); again changes only the note."""
+        data = await _optional_body(request, ShortlistIn)
+        brand = await service.brand_for(session, actor, slug)
+        await profiles.shortlist_add(session, actor, brand.id, handle, note=data.note)
+        await session.commit()
+        return await self._one(session, runtime, actor, brand.id, handle)
+
+    @delete("/{handle:str}", status_code=204)
+    async def delete_shortlisted(self, slug: str, handle: str, session: AsyncSession, actor: Actor | None) -> None:
+        """Take a creator off the shortlist; taking them off twice is harmless."""
+        brand = await service.brand_for(session, actor, slug)
+        await profiles.shortlist_remove(session, actor, brand.id, handle)
+        await session.commit()
+
+
+CAMPAIGN_API.append(BrandShortlistController)

@@ -334,3 +334,17 @@ class Payout(IdMixin, TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # provider calls made
     paid_at: Mapped[datetime | None]
     confirmed_by: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("user_account.id", ondelete="SET NULL"))  # staff, for bank payouts
+
+
+# ---------------------------------------------------------------- discovery
+
+
+class CreatorShortlist(Base):
+    """A creator a brand keeps in mind for later campaigns: one row per brand and creator."""
+
+    __tablename__ = "creator_shortlist"
+
+    brand_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("brand.id", ondelete="CASCADE"), primary_key=True)
+    creator_user_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -310,3 +310,92 @@ async def find_creators(session: AsyncSession, runtime: Runtime, f: CreatorFilte
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await session.execute(query.order_by(*order).limit(limit).offset(offset))).all()
     return [(p, name) for p, name in rows], total
+
+
+# ---------------------------------------------------------------- a brand's shortlist, and its history with a creator
+# Brand pages resolve the brand first (campaigns.brand_for: 404 unless the caller works
+# for it); these check the caller again, without a query.
+
+from sqlalchemy import delete  # this section's own imports
+from sqlalchemy.exc import IntegrityError
+
+from core.auth.permissions import can_act_for_brand
+from core.campaigns.models import Campaign, Collaboration, CreatorShortlist
+
+MAX_SHORTLIST_NOTE = 500
+
+
+def _for_brand(actor: Actor | None, brand_id: int) -> None:
+    if not can_act_for_brand(actor, brand_id):
+        raise NotFound("no such brand")
+
+
+async def shortlist_add(session: AsyncSession, actor: Actor | None, brand_id: int, handle: str, *, note: Any = None) -> CreatorShortlist:
+    """Keep a creator on the brand's shortlist. Adding again keeps the one row (a note
+    given replaces the old one), so a double click is harmless."""
+    _for_brand(actor, brand_id)
+    if note is not None and (not isinstance(note, str) or len(note.strip()) > MAX_SHORTLIST_NOTE):
+        raise ValidationFailed(f"note: up to {MAX_SHORTLIST_NOTE} characters", extra={"fields": {"note": "invalid"}})
+    profile = await profile_by_handle(session, handle)
+    entry = await session.get(CreatorShortlist, (brand_id, profile.user_id))
+    if entry is None:
+        entry = CreatorShortlist(brand_id=brand_id, creator_user_id=profile.user_id, note=(note or "").strip(), created_at=utcnow())
+        try:
+            async with session.begin_nested():  # a double click racing this one: the primary key decides
+                session.add(entry)
+        except IntegrityError:
+            entry = await session.get(CreatorShortlist, (brand_id, profile.user_id), populate_existing=True)
+            assert entry is not None
+    if note is not None:
+        entry.note = note.strip()
+    await session.flush()
+    return entry
+
+
+async def shortlist_remove(session: AsyncSession, actor: Actor | None, brand_id: int, handle: str) -> bool:
+    """Take a creator off the shortlist; False if they were not on it (removing twice is harmless)."""
+    _for_brand(actor, brand_id)
+    profile = await profile_by_handle(session, handle)
+    gone = await session.execute(delete(CreatorShortlist).where(CreatorShortlist.brand_id == brand_id, CreatorShortlist.creator_user_id == profile.user_id))
+    return gone.rowcount > 0
+
+
+async def shortlist_list(
+    session: AsyncSession, actor: Actor | None, brand_id: int, *, limit: int = 100, offset: int = 0, user_id: int | None = None
+) -> list[tuple[CreatorShortlist, CreatorProfile, str]]:
+    """The brand's shortlist (or its entry for one creator), newest first, with each
+    creator's profile and display name."""
+    _for_brand(actor, brand_id)
+    query = (
+        select(CreatorShortlist, CreatorProfile, User.display_name)
+        .join(CreatorProfile, CreatorProfile.user_id == CreatorShortlist.creator_user_id)
+        .join(User, User.id == CreatorShortlist.creator_user_id)
+        .where(CreatorShortlist.brand_id == brand_id)
+    )
+    if user_id is not None:
+        query = query.where(CreatorShortlist.creator_user_id == user_id)
+    rows = await session.execute(query.order_by(CreatorShortlist.created_at.desc(), CreatorShortlist.creator_user_id).limit(limit).offset(offset))
+    return [(entry, profile, name or "") for entry, profile, name in rows.all()]
+
+
+async def shortlisted_among(session: AsyncSession, actor: Actor | None, brand_id: int, user_ids: Sequence[int]) -> set[int]:
+    """Which of these creators are on the brand's shortlist (one query for a page of results)."""
+    _for_brand(actor, brand_id)
+    if not user_ids:
+        return set()
+    query = select(CreatorShortlist.creator_user_id).where(CreatorShortlist.brand_id == brand_id, CreatorShortlist.creator_user_id.in_(list(user_ids)))
+    return set((await session.execute(query)).scalars())
+
+
+async def history_with_brand(session: AsyncSession, actor: Actor | None, brand_id: int, user_id: int, *, limit: int = 50) -> list[tuple[Collaboration, Campaign]]:
+    """A creator's collaborations in this brand's campaigns only, newest first: what the
+    brand may know of them (never another brand's)."""
+    _for_brand(actor, brand_id)
+    rows = await session.execute(
+        select(Collaboration, Campaign)
+        .join(Campaign, Campaign.id == Collaboration.campaign_id)
+        .where(Campaign.brand_id == brand_id, Collaboration.creator_user_id == user_id)
+        .order_by(Collaboration.id.desc())
+        .limit(limit)
+    )
+    return [(collab, campaign) for collab, campaign in rows.all()]

@@ -43,7 +43,7 @@ def register_models() -> list[type]:
         ledger.LedgerAccount, ledger.LedgerTransaction, ledger.LedgerEntry,
         campaigns.CreatorProfile, campaigns.Campaign, campaigns.CampaignProduct, campaigns.CommissionRate,
         campaigns.Collaboration, campaigns.CollaborationTransition, campaigns.TrackedLink, campaigns.Click, campaigns.DiscountCode,
-        campaigns.Attribution, campaigns.Commission, campaigns.PayoutRun, campaigns.Payout,
+        campaigns.Attribution, campaigns.Commission, campaigns.PayoutRun, campaigns.Payout, campaigns.CreatorShortlist,
         search.SearchAlias, search.SearchQueueItem,
     ]
 
