@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, distinct, func, literal, select
+from sqlalchemy import String, cast, distinct, func, literal, literal_column, select
 
 from core.auth.permissions import Actor, require_actor
 from core.campaigns.models import (
@@ -363,3 +364,189 @@ def earnings_csv(report: EarningsReport) -> str:
         rows.append([c.campaign_id, c.title, c.currency, *(major(c.commissions[s].amount_minor, c.currency) for s in OWED_STATES),
                      major(sum(t.reversed_minor for t in c.commissions.values()), c.currency), major(c.fixed_fees_minor, c.currency), major(earned, c.currency)])
     return csv_text(rows)
+
+
+# ---------------------------------------------------------------- portal summaries (many campaigns, over time)
+
+
+@dataclass
+class CampaignFigures:
+    """A campaign's headline figures for dashboards: `campaign_report` without engagement
+    (that calls a content hook per note) and per-creator lines, for many campaigns at once."""
+
+    samples_sent: int = 0
+    notes_published: int = 0
+    clicks: int = 0
+    attributed_orders: int = 0
+    gmv_minor: int = 0
+    commissions_minor: int = 0  # owed: pending + approved + paid, less refunds
+    fixed_fees_minor: int = 0
+
+    @property
+    def cost_minor(self) -> int:
+        return self.commissions_minor + self.fixed_fees_minor
+
+    @property
+    def roi_ppm(self) -> int | None:
+        return ratio_ppm(self.gmv_minor - self.cost_minor, self.cost_minor)
+
+
+async def campaign_figures(session: AsyncSession, campaign_ids: list[int]) -> dict[int, CampaignFigures]:
+    """`campaign_report`'s rules (the campaign's currency only, self-referrals left out),
+    one grouped query per source whatever the number of campaigns. The caller checked
+    that the campaigns are the actor's brand's."""
+    out = {cid: CampaignFigures() for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    in_ids = Collaboration.campaign_id.in_(campaign_ids)
+    for cid, shipped, published in await session.execute(
+        select(Collaboration.campaign_id, func.count(Collaboration.shipped_at), func.count(Collaboration.published_at)).where(in_ids).group_by(Collaboration.campaign_id)
+    ):
+        out[cid].samples_sent, out[cid].notes_published = int(shipped), int(published)
+    for cid, n in await session.execute(
+        select(Collaboration.campaign_id, func.count(Click.id))
+        .select_from(Click).join(TrackedLink, TrackedLink.id == Click.link_id).join(Collaboration, Collaboration.id == TrackedLink.collaboration_id)
+        .where(in_ids).group_by(Collaboration.campaign_id)
+    ):
+        out[cid].clicks = int(n)
+    for cid, orders, gmv in await session.execute(
+        select(Collaboration.campaign_id, func.count(distinct(Attribution.order_id)), func.sum(OrderLine.total_minor))
+        .select_from(Attribution)
+        .join(OrderLine, OrderLine.id == Attribution.order_line_id)
+        .join(Order, Order.id == Attribution.order_id)
+        .join(Collaboration, Collaboration.id == Attribution.collaboration_id)
+        .join(Campaign, Campaign.id == Collaboration.campaign_id)
+        .where(in_ids, Attribution.blocked_reason.is_(None), Order.currency == Campaign.currency)
+        .group_by(Collaboration.campaign_id)
+    ):
+        out[cid].attributed_orders, out[cid].gmv_minor = int(orders), int(gmv or 0)
+    for cid, amount in await session.execute(
+        select(Commission.campaign_id, func.sum(Commission.amount_minor - Commission.reversed_minor))
+        .join(Campaign, Campaign.id == Commission.campaign_id)
+        .where(Commission.campaign_id.in_(campaign_ids), Commission.currency == Campaign.currency, Commission.status.in_(OWED_STATES))
+        .group_by(Commission.campaign_id)
+    ):
+        out[cid].commissions_minor = int(amount or 0)
+    fee_key = literal(f"{FIXED_FEE_KIND}:") + cast(Collaboration.id, String)
+    for cid, amount in await session.execute(
+        select(Collaboration.campaign_id, func.sum(LedgerEntry.amount_minor))
+        .join(Campaign, Campaign.id == Collaboration.campaign_id)
+        .join(LedgerTransaction, LedgerTransaction.key == fee_key)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(in_ids, LedgerTransaction.kind == FIXED_FEE_KIND, LedgerAccount.kind == AccountKind.BRAND_PAYABLE, LedgerTransaction.currency == Campaign.currency)
+        .group_by(Collaboration.campaign_id)
+    ):
+        out[cid].fixed_fees_minor = int(amount or 0)
+    return out
+
+
+def _period(session: AsyncSession, column: Any, unit: str) -> Any:
+    """`column` (UTC) as text 'YYYY-MM-DD' (unit "day") or 'YYYY-MM' ("month"). The format
+    is a literal so that SELECT and GROUP BY hold the same expression on PostgreSQL."""
+    day = unit == "day"
+    if session.bind.dialect.name == "postgresql":
+        return func.to_char(func.timezone(literal_column("'UTC'"), column), literal_column("'YYYY-MM-DD'" if day else "'YYYY-MM'"))
+    return func.strftime(literal_column("'%Y-%m-%d'" if day else "'%Y-%m'"), column)
+
+
+async def commissions_over_time(
+    session: AsyncSession, *, since: datetime, unit: str = "month", creator_user_id: int | None = None, brand_id: int | None = None,
+    campaign_ids: list[int] | None = None,
+) -> list[tuple[str, str, str, int]]:
+    """(period, currency, state, net amount) of the commissions created since `since`, for
+    one creator, one brand or some campaigns (the caller checked who may see them)."""
+    period = _period(session, Commission.created_at, unit)
+    query = select(period, Commission.currency, Commission.status, func.sum(Commission.amount_minor - Commission.reversed_minor)).where(Commission.created_at >= since)
+    if creator_user_id is not None:
+        query = query.where(Commission.creator_user_id == creator_user_id)
+    if brand_id is not None:
+        query = query.where(Commission.brand_id == brand_id)
+    if campaign_ids is not None:
+        query = query.where(Commission.campaign_id.in_(campaign_ids))
+    rows = await session.execute(query.group_by(period, Commission.currency, Commission.status).order_by(period))
+    return [(p, c, s, int(a or 0)) for p, c, s, a in rows]
+
+
+async def gmv_over_time(session: AsyncSession, campaign_ids: list[int], *, since: datetime, unit: str = "day") -> list[tuple[str, str, int]]:
+    """(period, currency, GMV) attributed to the campaigns (self-referrals left out), by
+    payment date, GMV before refunds as in `campaign_report`."""
+    if not campaign_ids:
+        return []
+    period = _period(session, Order.paid_at, unit)
+    rows = await session.execute(
+        select(period, Order.currency, func.sum(OrderLine.total_minor))
+        .select_from(Attribution)
+        .join(OrderLine, OrderLine.id == Attribution.order_line_id)
+        .join(Order, Order.id == Attribution.order_id)
+        .join(Collaboration, Collaboration.id == Attribution.collaboration_id)
+        .where(Collaboration.campaign_id.in_(campaign_ids), Attribution.blocked_reason.is_(None), Order.paid_at >= since)
+        .group_by(period, Order.currency)
+        .order_by(period)
+    )
+    return [(p, c, int(a or 0)) for p, c, a in rows]
+
+
+async def fixed_fees_of_brand(session: AsyncSession, brand_id: int) -> dict[str, tuple[int, int]]:
+    """{currency: (count, amount)} of the fixed fees per note the brand owes (the caller
+    checked membership)."""
+    rows = await session.execute(
+        select(LedgerTransaction.currency, func.count(), func.sum(LedgerEntry.amount_minor))
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.kind == FIXED_FEE_KIND, LedgerAccount.kind == AccountKind.BRAND_PAYABLE, LedgerAccount.owner_id == brand_id)
+        .group_by(LedgerTransaction.currency)
+    )
+    return {c: (int(n), int(a or 0)) for c, n, a in rows}
+
+
+@dataclass(frozen=True)
+class CommissionLine:
+    """What a commission was earned on, for lists: never who bought (no name, email or
+    address); the order number is for the brand's pages."""
+
+    campaign_id: int
+    campaign_title: str
+    creator_handle: str | None
+    order_number: str
+    paid_at: datetime | None
+    product_title: str
+    options: dict[str, Any]
+    quantity: int
+
+
+async def commission_lines(session: AsyncSession, commission_ids: list[int]) -> dict[int, CommissionLine]:
+    """One query for a page of commissions (the caller checked they are visible)."""
+    if not commission_ids:
+        return {}
+    rows = await session.execute(
+        select(Commission.id, Campaign.id, Campaign.title, CreatorProfile.handle, Order.number, Order.paid_at, OrderLine.title, OrderLine.options, OrderLine.quantity)
+        .join(Campaign, Campaign.id == Commission.campaign_id)
+        .join(Order, Order.id == Commission.order_id)
+        .join(OrderLine, OrderLine.id == Commission.order_line_id)
+        .outerjoin(CreatorProfile, CreatorProfile.user_id == Commission.creator_user_id)
+        .where(Commission.id.in_(commission_ids))
+    )
+    return {cid: CommissionLine(*rest) for cid, *rest in rows}
+
+
+async def commissions_of_payouts(session: AsyncSession, creator_user_id: int, payout_ids: list[int]) -> dict[int, list[Commission]]:
+    """{payout id: the creator's commissions it pays}, for a page of their payouts."""
+    out: dict[int, list[Commission]] = {pid: [] for pid in payout_ids}
+    if payout_ids:
+        rows = await session.execute(
+            select(Commission).where(Commission.creator_user_id == creator_user_id, Commission.payout_id.in_(payout_ids)).order_by(Commission.id)
+        )
+        for c in rows.scalars():
+            out[c.payout_id].append(c)  # type: ignore[index]
+    return out
+
+
+async def campaign_names(session: AsyncSession, campaign_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """{campaign id: (title, brand name)} in one query, for lists of collaborations."""
+    from core.catalog.models import Brand
+
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(select(Campaign.id, Campaign.title, Brand.name).join(Brand, Brand.id == Campaign.brand_id).where(Campaign.id.in_(campaign_ids)))
+    return {cid: (title, brand) for cid, title, brand in rows}
