@@ -14,6 +14,20 @@ LOCALES = ("zh-CN", "en")
 LANG_COOKIE = "zc_lang"
 
 
+def merge_catalogs(*catalogs: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """One catalog from several modules' (a plugin whose pages span files). The catalog is
+    global, so one English string must read the same everywhere: two translations of it
+    are a mistake, raised here rather than one silently winning."""
+    merged: dict[str, dict[str, str]] = {}
+    for catalog in catalogs:
+        for locale, strings in catalog.items():
+            into = merged.setdefault(locale, {})
+            for message, text in strings.items():
+                if into.setdefault(message, text) != text:
+                    raise ValueError(f"{locale} {message!r} is translated both {into[message]!r} and {text!r}")
+    return merged
+
+
 def translator(runtime: Runtime, locale: str) -> Callable[..., str]:
     catalog = runtime.translations.get(locale, {})
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from core import hookimpl
+from core.i18n import merge_catalogs
 from core.web import static_assets
 from creator_portal.translations import TRANSLATIONS
 
@@ -15,13 +16,22 @@ def register_routes(surface: str) -> list[Any]:
     if surface != "creator_portal":
         return []
     from core.auth.pages import make_auth_controller
+    from creator_portal.campaigns import BrandCampaignPages
     from creator_portal.commerce import BrandOrderPages, BrandProductPages
+    from creator_portal.creator import CreatorPages
+    from creator_portal.discovery import CreatorDiscoveryPages
+    from creator_portal.money import BrandMoneyPages, CreatorEarningsPages
     from creator_portal.pages import PortalPages
 
     return [
         PortalPages,
         BrandProductPages,
         BrandOrderPages,
+        BrandCampaignPages,
+        CreatorPages,
+        CreatorDiscoveryPages,
+        BrandMoneyPages,
+        CreatorEarningsPages,
         make_auth_controller(path="/", template_dir="portal", landing="/creator", signup_roles=("creator",)),
         static_assets("/static", HERE / "static", name="portal_static"),
     ]
@@ -34,4 +44,9 @@ def register_templates() -> list[Path]:
 
 @hookimpl
 def register_translations() -> dict[str, dict[str, str]]:
-    return TRANSLATIONS
+    from creator_portal.campaigns import TRANSLATIONS as CAMPAIGN_TRANSLATIONS
+    from creator_portal.creator import TRANSLATIONS as CREATOR_TRANSLATIONS
+    from creator_portal.discovery import TRANSLATIONS as DISCOVERY_TRANSLATIONS
+    from creator_portal.money import TRANSLATIONS as MONEY_TRANSLATIONS
+
+    return merge_catalogs(TRANSLATIONS, CAMPAIGN_TRANSLATIONS, CREATOR_TRANSLATIONS, DISCOVERY_TRANSLATIONS, MONEY_TRANSLATIONS)

@@ -1,3 +1,18 @@
+"""The portal's words: one translation per English string, and the labels of the
+campaign and collaboration states every page shows (one place, so the brand's board,
+the creator's pages and discovery call a state the same)."""
+
+from core.campaigns.models import CampaignStatus
+from core.campaigns.models import CollabStatus as S
+
+CAMPAIGN_LABELS = {CampaignStatus.DRAFT: "Draft", CampaignStatus.OPEN: "Open", CampaignStatus.CLOSED: "Closed", CampaignStatus.COMPLETED: "Completed"}
+# "(collaboration)"/"(content)": the plain words mean something else elsewhere (a declined card, an approved refund)
+COLLAB_LABELS = {
+    S.INVITED: "Invited", S.APPLIED: "Applied", S.ACCEPTED: "Accepted", S.DECLINED: "Declined (collaboration)", S.SAMPLE_SHIPPED: "Sample shipped",
+    S.SAMPLE_DELIVERED: "Sample delivered", S.CONTENT_SUBMITTED: "Content submitted", S.CHANGES_REQUESTED: "Changes requested",
+    S.APPROVED: "Approved (content)", S.PUBLISHED: "Published (collaboration)", S.COMPLETED: "Completed", S.OVERDUE: "Overdue", S.CANCELLED: "Cancelled",
+}  # fmt: skip
+
 TRANSLATIONS = {
     "zh-CN": {
         "Dashboard": "工作台",
@@ -103,7 +118,7 @@ TRANSLATIONS = {
         "Refunds": "退款",
         "Requested": "已申请",
         "Rejected": "已拒绝",
-        "Approved": "已同意",
+        "Approved": "已同意",  # a refund
         "Failed": "失败",
         "Amount to refund": "退款金额",
         "empty: as requested": "留空：按申请金额",
@@ -141,11 +156,36 @@ TRANSLATIONS = {
         "title must not be empty": "标题不能为空",
         # the sections of both faces (their pages bring their own strings)
         "Campaigns": "合作活动",
-        "Creators": "达人",
+        "Creators": "博主",
         "Money": "账务",
         "Collaborations": "我的合作",
         "Links and codes": "链接和优惠码",
         "Earnings": "收益",
-        "Profile": "资料",
-    }
+        "Invited": "已邀请",
+        "Changes requested": "待修改",
+        "{amount} per unit sold": "每售出一件 {amount}",
+        "Sales count for": "销售归属期",
+        "Brief": "合作简介",
+        "Timeline": "进度",
+        "Handle": "账号名",
+        "Find creators": "找博主",
+        "Campaign": "合作活动",
+        "Open": "招募中",
+        "Closed": "已关闭",
+        "Applied": "已报名",
+        "Accepted": "已确认合作",
+        "Content submitted": "已提交内容",
+        "Samples sent": "已寄样",
+        "Categories": "分类",
+        "Declined (collaboration)": "已拒绝",
+        "Approved (content)": "内容已通过",
+        "Published (collaboration)": "已发布",
+        "Completed": "已完成",
+        "Sample shipped": "样品已寄出",
+        "Sample delivered": "样品已签收",
+        "Overdue": "已逾期",
+        "Creator profile": "博主资料",
+        "Published": "发布时间",  # a date, as on the storefront
+    },
+    "en": {"Declined (collaboration)": "Declined", "Approved (content)": "Approved", "Published (collaboration)": "Published"},
 }

@@ -70,9 +70,9 @@ def register_routes(surface: str) -> list:
 
 
 def _page_modules() -> tuple[Any, ...]:
-    from plugins.notes import pages_note, pages_people
+    from plugins.notes import pages_note, pages_people, portal, portal_discovery
 
-    return (pages_note, pages_people)
+    return (pages_note, pages_people, portal_discovery, portal)
 
 
 @hookimpl
@@ -82,11 +82,9 @@ def register_templates() -> list[Path]:
 
 @hookimpl
 def register_translations() -> dict[str, dict[str, str]]:
-    merged: dict[str, dict[str, str]] = {}
-    for module in _page_modules():
-        for locale, strings in module.TRANSLATIONS.items():
-            merged.setdefault(locale, {}).update(strings)
-    return merged
+    from core.i18n import merge_catalogs
+
+    return merge_catalogs(*(module.TRANSLATIONS for module in _page_modules()))
 
 
 @hookimpl

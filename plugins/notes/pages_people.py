@@ -469,7 +469,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "Notes you like show up here.": "你点赞的笔记会出现在这里。",
         "Collect notes into boards to find them again.": "把笔记收藏到专辑里，方便以后再看。",
         "New board": "新建专辑",
-        "Name": "名称",
+        "Board name": "收藏夹名称",
         "Name of board {name}": "专辑 {name} 的名称",
         "Create": "创建",
         "Save": "保存",
