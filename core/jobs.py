@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import TimeLimit, default_middleware
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -65,12 +66,29 @@ class LoopThread:
             self._thread.join(timeout=5)
 
 
+class _ProcessTimeLimit(TimeLimit):
+    """Dramatiq's TimeLimit starts a watchdog thread that never ends each time a broker
+    boots. The in-process broker is made per runtime (a test suite makes hundreds, and
+    700 watchdogs waking every second slowed the whole suite by half), so one
+    middleware, and one watchdog, serves every in-process broker of the process."""
+
+    _lock = threading.Lock()
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        with self._lock:
+            if self.manager.ident is None:  # not started yet
+                super().after_process_boot(broker)
+
+
+_PROCESS_TIME_LIMIT = _ProcessTimeLimit()
+
+
 def make_broker(redis_url: str | None, namespace: str) -> dramatiq.Broker:
     if redis_url:
         from dramatiq.brokers.redis import RedisBroker
 
         return RedisBroker(url=redis_url, namespace=namespace)
-    broker = StubBroker()
+    broker = StubBroker(middleware=[m() for m in default_middleware if m is not TimeLimit] + [_PROCESS_TIME_LIMIT])
     broker.emit_after("process_boot")
     return broker
 

@@ -123,3 +123,17 @@ def test_a_periodic_job_with_an_interval_is_sent_once_per_interval():
     assert due_periodic_jobs(periodic, sent, 1_030.0) == ["core.every_tick"]
     assert due_periodic_jobs(periodic, sent, 1_299.9) == ["core.every_tick"]
     assert due_periodic_jobs(periodic, sent, 1_300.0) == ["core.every_tick", "core.slow"]
+
+
+def test_in_process_brokers_share_one_time_limit_watchdog():
+    import threading
+
+    from dramatiq.middleware.time_limit import _CtypesTimeoutManager
+
+    from core.jobs import make_broker
+
+    make_broker(None, "a")
+    before = sum(isinstance(t, _CtypesTimeoutManager) for t in threading.enumerate())
+    brokers = [make_broker(None, f"b{i}") for i in range(5)]
+    assert sum(isinstance(t, _CtypesTimeoutManager) for t in threading.enumerate()) == before == 1
+    assert all(any(type(m).__name__ == "_ProcessTimeLimit" for m in b.middleware) for b in brokers)  # time limits still apply
