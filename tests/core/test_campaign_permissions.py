@@ -207,6 +207,11 @@ ROUTES = [
     Route("POST", "/codes", SHARED, {"collaboration_id": "{collab_id}", "code": "SNEAKY-1"}, "no such collaboration"),
     Route("PATCH", "/codes/{code}", SHARED, {"active": False}, "no such code"),
     Route("GET", "/brands/{slug}/codes", BRAND_ONLY, None, "no such brand"),
+    # the brand's shortlist of creators
+    Route("GET", "/brands/{slug}/shortlist", BRAND_ONLY, None, "no such brand"),
+    Route("GET", "/brands/{slug}/shortlist/{handle}", BRAND_ONLY, None, "no such brand"),
+    Route("PUT", "/brands/{slug}/shortlist/{handle}", BRAND_ONLY, {"note": "mine now"}, "no such brand"),
+    Route("DELETE", "/brands/{slug}/shortlist/{handle}", BRAND_ONLY, None, "no such brand"),
     # commissions and attribution: the creator, or the brand's members
     Route("GET", "/commissions/{commission_id}", SHARED, None, "no such commission"),
     Route("GET", "/brands/{slug}/commissions", BRAND_ONLY, None, "no such brand"),
@@ -284,7 +289,7 @@ def test_every_campaign_route_is_in_the_table(zc_app):
     typed = {
         "{slug}": "{slug:str}", "{campaign_id}": "{campaign_id:int}", "{draft_id}": "{campaign_id:int}", "{draft_item_id}": "{item_id:int}", "{item_id}": "{item_id:int}",
         "{collab_id}": "{collaboration_id:int}", "{code}": "{code:str}", "{commission_id}": "{commission_id:int}", "{order_id}": "{order_id:int}",
-        "{cart}": "{token:str}", "{run_id}": "{run_id:int}", "{payout_id}": "{payout_id:int}",
+        "{cart}": "{token:str}", "{run_id}": "{run_id:int}", "{payout_id}": "{payout_id:int}", "{handle}": "{handle:str}",
     }
     for plain, param in typed.items():
         audited = {a.replace(plain, param) for a in audited}
