@@ -65,7 +65,8 @@ async def seed_core_demo(session: AsyncSession, runtime: Runtime) -> None:
     await seed_creators_demo(session, users)
     await seed_campaigns_demo(session, runtime)
     await seed_attribution_demo(session, runtime)  # after the campaigns demo: Mia's link, code MIA15, attributed orders
-    await seed_payouts_demo(session, runtime)  # keep last: it pays what the demo data above earned
+    await seed_payouts_demo(session, runtime)  # after what earns: it pays what the demo data above earned
+    await seed_second_campaign_demo(session, runtime)  # earns nothing yet; after the payouts, whose run it would only contend with
 
 
 async def seed_creators_demo(session: AsyncSession, users: dict[str, User]) -> None:
@@ -279,19 +280,28 @@ async def seed_campaigns_demo(session: AsyncSession, runtime: Runtime) -> None:
     await collaborations.submit_content(session, runtime, creator, collab.id, kind="url", ref=DEMO_POST_URL)
     await collaborations.approve(session, runtime, team, collab.id, disclosure_confirmed=True, comment="开头已标注「广告」，通过 · Clearly labelled as sponsored: approved")
     await collaborations.publish(session, runtime, creator, collab.id)
-    await seed_second_campaign_demo(session, runtime, brand, team)
 
 
 DEMO_SECOND_CAMPAIGN_TITLE = "卸妆油真实测评 / Cleansing oil, honest reviews"
 DEMO_SECOND_SAMPLE_SKU = "CS-OIL-150"
 
 
-async def seed_second_campaign_demo(session: AsyncSession, runtime: Runtime, brand: Brand, team: Actor) -> None:
+async def seed_second_campaign_demo(session: AsyncSession, runtime: Runtime) -> None:
     """A second open campaign of Camellia Skin whose board has work to do: Mia is invited
     (her portal shows the invitation), Leo has applied (the brand decides), Jun was accepted
-    and has his sample on the way. Through the real services, like the first."""
+    and has his sample on the way. Through the real services, like the first. Idempotent:
+    nothing happens once the campaign exists."""
     from core.campaigns import campaigns, collaborations
+    from core.campaigns.models import Campaign
     from core.catalog.models import Variant
+
+    brand = (await session.execute(select(Brand).where(Brand.slug == DEMO_CAMPAIGN_BRAND))).scalar_one_or_none()
+    owner = (await session.execute(select(User).where(User.email == "brand@demo.zhongcao.dev"))).scalar_one_or_none()
+    if brand is None or owner is None:
+        return
+    if (await session.execute(select(Campaign.id).where(Campaign.brand_id == brand.id, Campaign.title == DEMO_SECOND_CAMPAIGN_TITLE))).first() is not None:
+        return
+    team = _actor(owner, {brand.id: "owner"})
 
     oil = (await session.execute(select(Product).where(Product.slug == "camellia-cleansing-oil"))).scalar_one_or_none()
     sample = (await session.execute(select(Variant).where(Variant.sku == DEMO_SECOND_SAMPLE_SKU))).scalar_one_or_none()
