@@ -263,7 +263,7 @@ run_pytest() {  # run_pytest NAME [VAR=value...] -- [pytest args...]
     return "$rc"
 }
 
-SQLITE_ENV=(ZHONGCAO_TEST_BACKEND=sqlite
+SQLITE_ENV=(ZHONGCAO_TEST_BACKEND=sqlite ZHONGCAO_TEST_PASSES=both
     "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT_SQLITE/0"
     "ZHONGCAO_TEST_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT_SQLITE")
 PG_ENV=(ZHONGCAO_TEST_BACKEND=postgres

@@ -40,16 +40,25 @@ MOBILE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "
 ARTIFACTS = Path(os.environ.get("ZHONGCAO_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "var" / "test-artifacts") / "browser"
 
 
+PORTAL_JOURNEYS = "test_portal_browser.py"  # run in the PostgreSQL pass: the two passes run side by side, this evens them
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The demo these tests drive is the embedded mode (SQLite) in both passes of
-    scripts/test.sh, so they run once: in the SQLite pass."""
-    if os.environ.get("ZHONGCAO_TEST_BACKEND") != "postgres":
-        return
+    scripts/test.sh, so they run once: the storefront's in the SQLite pass, the portal's
+    in the PostgreSQL pass (a single pass, e.g. pytest run by hand on SQLite, runs all)."""
+    backend = os.environ.get("ZHONGCAO_TEST_BACKEND")
+    both_passes = os.environ.get("ZHONGCAO_TEST_PASSES") == "both"
     here = Path(__file__).parent
-    skip = pytest.mark.skip(reason="browser tests drive the embedded (SQLite) demo: they run in the SQLite pass")
     for item in items:
-        if Path(str(item.fspath)).parent == here:
-            item.add_marker(skip)
+        path = Path(str(item.fspath))
+        if path.parent != here:
+            continue
+        portal = path.name == PORTAL_JOURNEYS
+        if backend == "postgres" and not portal:
+            item.add_marker(pytest.mark.skip(reason="browser tests drive the embedded (SQLite) demo: the storefront's run in the SQLite pass"))
+        elif backend != "postgres" and portal and both_passes:
+            item.add_marker(pytest.mark.skip(reason="the portal's browser journeys run in the PostgreSQL pass of scripts/test.sh"))
 
 
 def _chromium_path() -> str | None:
