@@ -244,12 +244,24 @@ async def seed(runtime) -> None:  # noqa: ANN001
 
     from core import migrate
 
+    from sqlalchemy.exc import DBAPIError
+
     await migrate.upgrade(runtime)
-    async with runtime.db.session() as session:
-        for result in runtime.pm.hook.seed_demo(session=session, runtime=runtime):
-            if inspect.isawaitable(result):
-                await result
-        await session.commit()
+    for attempt in range(3):
+        try:
+            async with runtime.db.session() as session:
+                for result in runtime.pm.hook.seed_demo(session=session, runtime=runtime):
+                    if inspect.isawaitable(result):
+                        await result
+                await session.commit()
+            break
+        except DBAPIError as exc:
+            # the seed's own checkouts start background jobs (commission holding, approval)
+            # that touch the rows its payout run then updates: on PostgreSQL the two can
+            # deadlock. Seeding is idempotent, so once more picks up where it stopped.
+            if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001") or attempt == 2:
+                raise
+            await asyncio.sleep(0.5)
     service = runtime.search
     for name in service.indexes:  # the demo's data searchable at once
         await service.rebuild(name)
