@@ -32,6 +32,7 @@ from core.inventory import service as inventory
 from core.orders.cart import DEFAULT_CURRENCY
 from core.web import login_required, render
 from creator_portal.commerce import _list, my_brand, notice_url
+from creator_portal.money import ratio_text
 from creator_portal.translations import CAMPAIGN_LABELS, COLLAB_LABELS
 
 if TYPE_CHECKING:
@@ -532,7 +533,7 @@ class BrandCampaignPages(Controller):
         found = await reports.campaign_report(session, runtime, actor, campaign_id)
         return await render(
             request, "portal/campaign_report.html",
-            {"brand": brand, "campaign": found.campaign, "r": found, "collab_labels": COLLAB_LABELS, "owed_states": reports.OWED_STATES, "section": "campaigns"},
+            {"brand": brand, "campaign": found.campaign, "r": found, "roi": ratio_text(found.roi_ppm), "collab_labels": COLLAB_LABELS, "owed_states": reports.OWED_STATES, "section": "campaigns"},
         )
 
     @get("/{campaign_id:int}/report/csv")
