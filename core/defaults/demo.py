@@ -67,6 +67,7 @@ async def seed_core_demo(session: AsyncSession, runtime: Runtime) -> None:
     await seed_attribution_demo(session, runtime)  # after the campaigns demo: Mia's link, code MIA15, attributed orders
     await seed_payouts_demo(session, runtime)  # after what earns: it pays what the demo data above earned
     await seed_second_campaign_demo(session, runtime)  # earns nothing yet; after the payouts, whose run it would only contend with
+    await seed_review_campaign_demo(session, runtime)
 
 
 async def seed_creators_demo(session: AsyncSession, users: dict[str, User]) -> None:
@@ -324,6 +325,58 @@ async def seed_second_campaign_demo(session: AsyncSession, runtime: Runtime) -> 
                                          shipping_address={"name": "Jun 李", "phone": "+86 136 0000 0000", "line1": "五华区翠湖路 2 号", "city": "昆明", "region": "YN", "country": "CN"})
     await collaborations.accept(session, runtime, team, applied.id)
     await collaborations.ship_sample(session, runtime, team, applied.id, carrier="顺丰 SF Express", tracking_number="SF1400000002")
+
+
+DEMO_REVIEW_CAMPAIGN_TITLE = "润唇膏口袋好物 / Lip balm pocket picks"
+DEMO_REVIEW_SAMPLE_SKU = "CS-LIP-NAT"
+DEMO_REVIEW_POSTING_DAYS = 3  # so Mia's deadline shows as close on her dashboard
+DEMO_LEO_DRAFT_URL = "https://www.xiaohongshu.com/explore/demo-leo-lip-balm-draft"
+
+
+async def seed_review_campaign_demo(session: AsyncSession, runtime: Runtime) -> None:
+    """A third open campaign of Camellia Skin, in the middle of content review: every
+    creator has their sample; Mia's posting deadline is three days away, Leo's draft came
+    back with changes requested, and Jun's note (the notes demo submits it) waits for the
+    brand's review. Idempotent: nothing happens once the campaign exists."""
+    from core.campaigns import campaigns, collaborations
+    from core.campaigns.models import Campaign
+    from core.catalog.models import Variant
+
+    brand = (await session.execute(select(Brand).where(Brand.slug == DEMO_CAMPAIGN_BRAND))).scalar_one_or_none()
+    balm = (await session.execute(select(Product).where(Product.slug == "camellia-lip-balm"))).scalar_one_or_none()
+    sample = (await session.execute(select(Variant).where(Variant.sku == DEMO_REVIEW_SAMPLE_SKU))).scalar_one_or_none()
+    emails = [DEMO_CAMPAIGN_CREATOR, "leo@demo.zhongcao.dev", "jun@demo.zhongcao.dev", "brand@demo.zhongcao.dev"]
+    users = {u.email: u for u in (await session.execute(select(User).where(User.email.in_(emails)))).scalars()}
+    if brand is None or balm is None or sample is None or len(users) < len(emails):
+        return
+    if (await session.execute(select(Campaign.id).where(Campaign.brand_id == brand.id, Campaign.title == DEMO_REVIEW_CAMPAIGN_TITLE))).first() is not None:
+        return
+    team = _actor(users["brand@demo.zhongcao.dev"], {brand.id: "owner"})
+    campaign = await campaigns.create_campaign(session, runtime, team, brand.slug, {
+        "title": DEMO_REVIEW_CAMPAIGN_TITLE,
+        "brief": "润唇膏放进包里的一天：通勤、运动、喝茶后，哪一刻最需要它？笔记需标注「广告」。\n"
+                 "A day with the lip balm in your pocket: commute, trail or tea, when do you reach for it? Label the note as sponsored.",
+        "budget_minor": 800_000, "fixed_fee_minor": 10_000, "recruitment": "open", "posting_days": DEMO_REVIEW_POSTING_DAYS,
+        "products": [{"product_id": balm.id, "sample_variant_id": sample.id, "sample_quantity": 5,
+                      "commission": {"kind": "percent", "rate_percent": "8"}}],
+    })
+    await campaigns.open_campaign(session, runtime, team, campaign.id)
+    pitches = {
+        DEMO_CAMPAIGN_CREATOR: ("通勤包里常备润唇膏，想试试自然色 · Always one in my bag.", {"name": "Mia 陈", "phone": "+86 139 0000 0000", "line1": "徐汇区衡山路 8 号", "city": "上海", "region": "SH", "country": "CN"}),
+        "leo@demo.zhongcao.dev": ("山上风大嘴唇干 · Windy ridges, dry lips.", {"name": "Leo 王", "phone": "+86 137 0000 0000", "line1": "西湖区文三路 1 号", "city": "杭州", "region": "ZJ", "country": "CN"}),
+        "jun@demo.zhongcao.dev": ("喝完热茶嘴唇容易干 · Hot tea dries my lips.", {"name": "Jun 李", "phone": "+86 136 0000 0000", "line1": "五华区翠湖路 2 号", "city": "昆明", "region": "YN", "country": "CN"}),
+    }
+    collabs = {}
+    for number, (email, (pitch, address)) in enumerate(pitches.items(), start=3):
+        creator = _actor(users[email])
+        collab = await collaborations.apply(session, runtime, creator, campaign.id, message=pitch, shipping_address=address)
+        await collaborations.accept(session, runtime, team, collab.id)
+        await collaborations.ship_sample(session, runtime, team, collab.id, carrier="顺丰 SF Express", tracking_number=f"SF140000000{number}")
+        await collaborations.mark_delivered(session, runtime, creator, collab.id)
+        collabs[email] = (creator, collab)
+    leo, draft = collabs["leo@demo.zhongcao.dev"]
+    await collaborations.submit_content(session, runtime, leo, draft.id, kind="url", ref=DEMO_LEO_DRAFT_URL)
+    await collaborations.request_changes(session, runtime, team, draft.id, comment="请在开头标注「广告」，并拍一张产品特写 · Please label it as sponsored up front and add a close-up of the balm.")
 
 
 async def demo_collaboration(session: AsyncSession) -> Any:

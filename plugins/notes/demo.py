@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # creator handle -> (the audience the demo creator brings along, their colour)
 DEMO_AUTHORS = {"mia.skin": (48_000, (214, 92, 120)), "leo.trails": (6_200, (62, 128, 98)), "jun.tea": (210_000, (168, 128, 64))}
 SPONSORED_NOTE = "山茶花修护霜两周记录"
+LIP_BALM_NOTE = "茶席边的润唇膏"  # Jun's content for the lip balm campaign, awaiting the brand's review
 # handle, title, body, [(sku, image_position, x_ppm, y_ppm)], images, location, hours ago
 DEMO_NOTES: list[tuple[str, str, str, list[tuple[str, int | None, int | None, int | None]], int, dict[str, Any] | None, int]] = [
     ("mia.skin", SPONSORED_NOTE,
@@ -51,6 +52,9 @@ DEMO_NOTES: list[tuple[str, str, str, list[tuple[str, int | None, int | None, in
     ("jun.tea", "冷泡乌龙的正确打开方式",
      "一袋乌龙 + 500ml 冷水，冰箱里放 6 小时。配一人食玻璃壶刚好。@mia.skin 说想学！\n#冷泡茶 #一人食",
      [("TR-CBO-10", 0, 450_000, 520_000), ("TR-POT-300", 1, 500_000, 480_000)], 2, {"place_name": "翠湖", "city": "昆明", "lat_e6": 25_048_000, "lng_e6": 102_705_000}, 3),
+    ("jun.tea", LIP_BALM_NOTE,
+     "热茶一杯接一杯，嘴唇最先干。自然色润唇膏放在茶盘边，喝完抹一下。\nTea after tea dries my lips: the natural balm sits by the tray.\n#好物分享 #茶",
+     [("CS-LIP-NAT", 0, 500_000, 520_000)], 2, None, 2),
     ("jun.tea", "茉莉银针 · 下午茶",
      "七窨茉莉，花香不压茶味，下午三点的一杯。#茶 #好物分享",
      [("TR-JSN-50", None, None, None)], 2, None, 20),
@@ -151,6 +155,37 @@ async def seed_notes_demo(session: AsyncSession, runtime: Runtime) -> None:
             raise
     await session.flush()
     await seed_note_purchase(session, runtime, authors.get("mia.skin"))
+    await seed_note_submission(session, runtime, authors.get("jun.tea"))
+
+
+async def seed_note_submission(session: AsyncSession, runtime: Runtime, jun: User | None) -> None:
+    """Jun submits his lip balm note as the content of his collaboration on it (the core
+    demo's review campaign, sample delivered), so the brand's board has a note to review
+    with its disclosure check. The note is committed first: the campaign service reads it
+    through the `resolve_content` hook in its own session."""
+    from core.campaigns import collaborations
+    from core.campaigns.models import Campaign, CampaignProduct, Collaboration, CollabStatus
+    from core.catalog.models import Product, Variant
+    from plugins.notes.models import Note
+
+    if jun is None:
+        return
+    note_id = (await session.execute(select(Note.id).where(Note.author_user_id == jun.id, Note.title == LIP_BALM_NOTE))).scalar_one_or_none()
+    collab_id = (
+        await session.execute(
+            select(Collaboration.id)
+            .join(Campaign, Campaign.id == Collaboration.campaign_id)
+            .join(CampaignProduct, CampaignProduct.campaign_id == Campaign.id)
+            .join(Product, Product.id == CampaignProduct.product_id)
+            .join(Variant, Variant.product_id == Product.id)
+            .where(Collaboration.creator_user_id == jun.id, Collaboration.status == CollabStatus.SAMPLE_DELIVERED, Variant.sku == "CS-LIP-NAT")
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if note_id is None or collab_id is None:
+        return
+    await session.commit()
+    await collaborations.submit_content(session, runtime, _actor(jun), collab_id, kind="note", ref=str(note_id))
 
 
 async def seed_note_purchase(session: AsyncSession, runtime: Runtime, mia: User | None) -> None:

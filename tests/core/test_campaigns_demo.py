@@ -72,3 +72,28 @@ async def test_the_demo_brand_has_a_second_campaign_with_work_on_its_board(zc_cl
     mia = await api_token(zc_client, "creator@demo.zhongcao.dev", "zhongcao-demo")
     mine = [c for c in (await zc_client.get(f"{API}/collaborations", headers=mia)).json() if c["campaign"]["id"] == campaign["id"]]
     assert [c["status"] for c in mine] == ["invited"]  # her portal shows the invitation
+
+
+async def test_the_demo_brand_has_a_campaign_in_content_review(zc_client, zc_runtime):
+    """The third demo campaign shows the review states on the board: a note waiting for
+    review (its label checked by machine), a draft sent back with a comment, and a sample
+    delivered whose posting deadline is days away (Mia's dashboard shows it)."""
+    from datetime import datetime, timedelta
+
+    from core.cli import seed
+    from core.db import utcnow
+    from core.defaults.demo import DEMO_REVIEW_CAMPAIGN_TITLE, DEMO_REVIEW_POSTING_DAYS
+
+    await seed(zc_runtime)
+    await seed(zc_runtime)
+    brand = await api_token(zc_client, "brand@demo.zhongcao.dev", "zhongcao-demo")
+    [campaign] = [c for c in (await zc_client.get(f"{API}/campaigns", headers=brand)).json() if c["title"] == DEMO_REVIEW_CAMPAIGN_TITLE]
+    board = (await zc_client.get(f"{API}/campaigns/{campaign['id']}/collaborations", headers=brand)).json()
+    board = {c["creator"]["handle"]: c for c in (board["items"] if isinstance(board, dict) else board)}
+    assert {h: c["status"] for h, c in board.items()} == {"mia.skin": "sample_delivered", "leo.trails": "changes_requested", "jun.tea": "content_submitted"}
+    assert board["jun.tea"]["content_kind"] == "note" and board["jun.tea"]["disclosure_ok"] is True
+    assert "广告" in board["leo.trails"]["review_comment"]
+    deadline = board["mia.skin"]["deadline_at"]
+    assert deadline is not None
+    left = datetime.fromisoformat(deadline.replace("Z", "+00:00")).replace(tzinfo=None) - utcnow().replace(tzinfo=None)
+    assert timedelta(days=DEMO_REVIEW_POSTING_DAYS - 1) < left <= timedelta(days=DEMO_REVIEW_POSTING_DAYS)

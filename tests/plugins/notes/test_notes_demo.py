@@ -9,7 +9,7 @@ from sqlalchemy import select
 from core.campaigns.models import Attribution, Commission, CreatorProfile
 from core.cli import seed
 from core.testing import api_token
-from plugins.notes.demo import DEMO_NOTES, SPONSORED_NOTE
+from plugins.notes.demo import DEMO_NOTES, LIP_BALM_NOTE, SPONSORED_NOTE
 from plugins.notes.models import Note, NoteImage, NotesProfile, ProductTag
 from tests.plugins.notes.notes_helpers import API, count
 
@@ -35,8 +35,8 @@ async def test_the_demo_creators_post_notes_and_one_sells_the_cream(zc_client, z
     assert (note["status"], note["sponsored"], note["sponsored_label"]["zh-CN"], [b["slug"] for b in note["sponsors"]]) == ("published", True, "广告", ["camellia-skin"])
     assert [p["sku"] for p in note["products"]] == ["CS-CREAM-50", "CS-OIL-150"] and note["products"][0]["x_ppm"] == 520_000
     assert [t["key"] for t in note["topics"]] == ["夜间修护", "护肤", "敏感肌"] and note["location"]["city"] == "上海"
-    camellia = {n[1] for n in DEMO_NOTES if n[0] == "mia.skin" and n[1] != SPONSORED_NOTE and any(sku.startswith("CS-") for sku, *_ in n[3])}
-    assert {t for t, sponsored in others if sponsored} == camellia and "通勤包里的小确幸" in camellia  # Camellia products too
+    camellia = {n[1] for n in DEMO_NOTES if n[0] in ("mia.skin", "jun.tea") and n[1] != SPONSORED_NOTE and any(sku.startswith("CS-") for sku, *_ in n[3])}
+    assert {t for t, sponsored in others if sponsored} == camellia and {"通勤包里的小确幸", LIP_BALM_NOTE} <= camellia  # Camellia products too (Jun collaborates too)
     jun_note = (await zc_client.get(f"{API}/topics/冷泡茶")).json()["items"][0]
     assert [m["handle"] for m in (await zc_client.get(f"{API}/{jun_note['id']}")).json()["mentions"]] == ["mia.skin"]
     assert {h: profiles[h] for h in ("mia.skin", "leo.trails", "jun.tea")} == {"mia.skin": 48_000, "leo.trails": 6_200, "jun.tea": 210_000}
