@@ -35,6 +35,7 @@ from core.orders.models import Order, OrderStatus, Refund, RefundStatus
 from core.orders.views import order_out, refund_out
 from core.web import login_required, render
 from core import forms
+from creator_portal.translations import ACTOR_LABELS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -191,9 +192,11 @@ class BrandProductPages(Controller):
                 "label": " · ".join(str(x) for x in (vv.variant.options or {}).values()),
             })
         product = view.product
+        by_location = await inventory.stock_by_location(session, [v["variant"].id for v in variants])
         return await render(
             request, "portal/product_edit.html",
             {
+                "locations": await inventory.locations_of(session, brand.id), "by_location": by_location,
                 "brand": brand, "view": view, "product": product, "variants": variants, "images": [image_of(m) for m in view.media],
                 "categories": await flat_categories(session), "next_statuses": sorted(catalog.STATUS_TRANSITIONS[product.status]),
                 "status_actions": STATUS_ACTIONS, "product_statuses": dict(PRODUCT_STATUSES), "currency": DEFAULT_CURRENCY,
@@ -290,7 +293,8 @@ class BrandProductPages(Controller):
 
         async def work() -> None:
             quantity = forms.whole_number(forms.text(data, "quantity"))
-            location = await inventory.ensure_location(session, brand.id)
+            chosen = forms.text(data, "location_id").strip()  # the stock page's locations; none yet: the main one
+            location = await inventory.location_of_brand(session, brand.id, int(chosen) if chosen.isdigit() else None) if chosen else await inventory.ensure_location(session, brand.id)
             await inventory.receive_stock(session, variant_id=variant_id, location_id=location.id, quantity=quantity)
 
         return await self._after(request, session, actor, slug, product_id, f"variant-{variant_id}", None, work)
@@ -371,6 +375,7 @@ class BrandOrderPages(Controller):
             request, "portal/order.html",
             {
                 "brand": brand, "order": out, "refunds": refund_list, "status_labels": STATUS_LABELS, "history_labels": HISTORY_LABELS, "refund_labels": REFUND_LABELS,
+                "actor_labels": ACTOR_LABELS, "shopper_id": order.user_id,
                 "can_fulfil": out.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED) and not out.tracking_number,
                 "can_refund": out.status in refunds.REFUNDABLE and out.refunded_minor < out.total_minor,
                 "can_cancel": out.status == OrderStatus.PAID,

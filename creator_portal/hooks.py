@@ -22,9 +22,12 @@ def register_routes(surface: str) -> list[Any]:
     from creator_portal.discovery import CreatorDiscoveryPages
     from creator_portal.money import BrandMoneyPages, CreatorEarningsPages
     from creator_portal.pages import PortalPages
+    from creator_portal.stock import BrandStockPages
+    from creator_portal.staff import StaffPayoutPages
 
     return [
         PortalPages,
+        StaffPayoutPages,
         BrandProductPages,
         BrandOrderPages,
         BrandCampaignPages,
@@ -32,6 +35,7 @@ def register_routes(surface: str) -> list[Any]:
         CreatorDiscoveryPages,
         BrandMoneyPages,
         CreatorEarningsPages,
+        BrandStockPages,
         make_auth_controller(path="/", template_dir="portal", landing="/creator", signup_roles=("creator",)),
         static_assets("/static", HERE / "static", name="portal_static"),
     ]
@@ -48,5 +52,7 @@ def register_translations() -> dict[str, dict[str, str]]:
     from creator_portal.creator import TRANSLATIONS as CREATOR_TRANSLATIONS
     from creator_portal.discovery import TRANSLATIONS as DISCOVERY_TRANSLATIONS
     from creator_portal.money import TRANSLATIONS as MONEY_TRANSLATIONS
+    from creator_portal.stock import TRANSLATIONS as STOCK_TRANSLATIONS
+    from creator_portal.staff import TRANSLATIONS as STAFF_TRANSLATIONS
 
-    return merge_catalogs(TRANSLATIONS, CAMPAIGN_TRANSLATIONS, CREATOR_TRANSLATIONS, DISCOVERY_TRANSLATIONS, MONEY_TRANSLATIONS)
+    return merge_catalogs(TRANSLATIONS, CAMPAIGN_TRANSLATIONS, CREATOR_TRANSLATIONS, DISCOVERY_TRANSLATIONS, MONEY_TRANSLATIONS, STAFF_TRANSLATIONS, STOCK_TRANSLATIONS)

@@ -67,6 +67,13 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+async def display_names(session: AsyncSession, user_ids: set[int] | list[int]) -> dict[int, str]:
+    """User id -> display name, for lists that show people beside their handles (one query)."""
+    if not user_ids:
+        return {}
+    return dict((await session.execute(select(User.id, User.display_name).where(User.id.in_(sorted(set(user_ids)))))).all())
+
+
 def display_name_problem(display_name: str) -> str | None:
     if not display_name.strip() or len(display_name) > 80 or CONTROL_RE.search(display_name):
         return "enter a name of 1-80 characters"

@@ -16,8 +16,8 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import Parameter
 from sqlalchemy import select
 
-from core.auth.models import User
 from core.auth.permissions import Actor
+from core.auth.service import display_names
 from core.campaigns import budget
 from core.campaigns import campaigns as service
 from core.campaigns import collaborations as collabs
@@ -361,7 +361,7 @@ async def collaborations_out(session: AsyncSession, items: list[Collaboration], 
     campaign_map = {c.id: c for c in (await session.execute(select(Campaign).where(Campaign.id.in_({i.campaign_id for i in items})))).scalars()}
     brand_map = {b.id: b for b in (await session.execute(select(Brand).where(Brand.id.in_({c.brand_id for c in campaign_map.values()})))).scalars()}
     user_ids = {i.creator_user_id for i in items}
-    names = dict((await session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))).all())
+    names = await display_names(session, user_ids)
     handles = dict((await session.execute(select(CreatorProfile.user_id, CreatorProfile.handle).where(CreatorProfile.user_id.in_(user_ids)))).all())
     order_ids = {i.sample_order_id for i in items if i.sample_order_id is not None}
     order_map = {o.id: o for o in (await session.execute(select(Order).where(Order.id.in_(order_ids)).execution_options(populate_existing=True))).scalars()} if order_ids else {}

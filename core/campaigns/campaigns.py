@@ -644,3 +644,26 @@ async def campaign_for_creator(session: AsyncSession, actor: Actor, campaign_id:
     if mine is None:
         raise NotFound("no such campaign")
     return campaign
+
+
+async def campaigns_of_pools(session: AsyncSession, pool_ids: list[int]) -> dict[int, Campaign]:
+    """Pool id -> the campaign whose samples it holds (pools set aside by hand are left out), in one query."""
+    if not pool_ids:
+        return {}
+    rows = await session.execute(
+        select(CampaignProduct.pool_id, Campaign).join(Campaign, Campaign.id == CampaignProduct.campaign_id).where(CampaignProduct.pool_id.in_(pool_ids))
+    )
+    return {pool_id: campaign for pool_id, campaign in rows.all()}
+
+
+async def release_pool_by_hand(session: AsyncSession, brand_id: int, pool_id: Any) -> int:
+    """Brand staff give a pool's unreserved units back to general stock (0 if already
+    released). A campaign's samples pool is the campaign's: it goes back when the campaign completes."""
+    pool = await inventory.pool_of_brand(session, brand_id, pool_id)
+    campaign = (await campaigns_of_pools(session, [pool.id])).get(pool.id)
+    if campaign is not None:
+        raise Conflict(
+            f"this pool holds the samples of the campaign {campaign.title!r}: complete the campaign to release its samples",
+            extra={"campaign_id": campaign.id},
+        )
+    return await inventory.release_pool(session, pool.id)

@@ -696,6 +696,15 @@ async def get_run(session: AsyncSession, actor: Actor | None, run_id: int) -> tu
     return run, payouts, handles
 
 
+async def payable_currencies(session: AsyncSession) -> list[str]:
+    """The currencies some creator is owed something in: a run in another would only
+    spend its monthly key on nothing. (Open payouts keep their amount owed until paid,
+    so a currency with one to settle is offered too.)"""
+    a = LedgerAccount
+    owed = await session.execute(select(a.currency).where(a.kind == AccountKind.CREATOR_AVAILABLE, a.balance_minor < 0).distinct())
+    return sorted(owed.scalars())
+
+
 async def my_payouts(session: AsyncSession, actor: Actor | None, *, limit: int = 50, offset: int = 0) -> tuple[list[Payout], int, dict[str, dict[str, int]]]:
     """The caller's own payouts, newest first, and per currency what is payable now
     (`available_minor`, negative when clawbacks exceed it), still pending approval, and

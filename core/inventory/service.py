@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from core.db import utcnow
+from core.db import utcnow, valid_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.inventory.models import HoldState, StockHold, StockLevel, StockLocation, StockPool
 
@@ -82,7 +83,8 @@ async def receive_stock(session: AsyncSession, *, variant_id: int, location_id: 
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:
-        raise OutOfStock("cannot write off more than is available")
+        left = (await session.execute(select(StockLevel.available).where(StockLevel.variant_id == variant_id, StockLevel.location_id == location_id))).scalar_one()
+        raise OutOfStock(f"cannot write off more than is available: {left} units here")
     await stock_changed(session, [variant_id])  # the brand's own stock change: refreshed whatever the level
 
 
@@ -405,3 +407,190 @@ async def extend_holds(session: AsyncSession, order_line_ids: list[int], *, unti
         .execution_options(synchronize_session=False)
     )
     return moved.rowcount
+
+
+# ---------------------------------------------------------------- brand staff: locations, stock per location, pools
+
+LOCATION_NAME_MAX = 80
+POOL_NAME_MAX = 120
+CAMPAIGN_POOL_PREFIX = "campaign-"  # campaign sample pools are named campaign-{id}-samples-{item}
+
+
+@dataclass(frozen=True)
+class LocationStock:
+    """One variant at one location: on_hand = available + reserved + committed + in_pools
+    (reserved and committed of general stock; in_pools counts every unit in the pools there)."""
+
+    variant_id: int
+    location_id: int
+    location: str
+    on_hand: int
+    available: int
+    reserved: int
+    committed: int
+    in_pools: int
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    id: int
+    name: str
+    variant_id: int
+    sku: str
+    product_id: int
+    product_title: str
+    location_id: int
+    location: str
+    available: int
+    reserved: int
+    committed: int
+
+
+def _name(raw: Any, what: str, longest: int) -> str:
+    name = raw.strip() if isinstance(raw, str) else ""
+    if not name:
+        raise ValidationFailed(f"the {what} needs a name")
+    if len(name) > longest or "\x00" in name:
+        raise ValidationFailed(f"the {what} name may be at most {longest} characters")
+    return name
+
+
+async def locations_of(session: AsyncSession, brand_id: int) -> list[StockLocation]:
+    """The brand's locations in the order checkout takes stock from them."""
+    rows = await session.execute(select(StockLocation).where(StockLocation.brand_id == brand_id).order_by(StockLocation.position, StockLocation.id))
+    return list(rows.scalars())
+
+
+async def location_of_brand(session: AsyncSession, brand_id: int, location_id: Any) -> StockLocation:
+    location = await session.get(StockLocation, location_id) if valid_id(location_id) else None
+    if location is None or location.brand_id != brand_id:
+        raise NotFound("no such stock location")
+    return location
+
+
+async def location_named(session: AsyncSession, brand_id: int, name: str) -> StockLocation:
+    location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == brand_id, StockLocation.name == name))).scalar_one_or_none()
+    if location is None:
+        raise NotFound(f"no stock location named {name!r}")
+    return location
+
+
+async def add_location(session: AsyncSession, brand_id: int, name: Any) -> StockLocation:
+    """A new location, last in the order checkout takes stock from."""
+    name = _name(name, "location", LOCATION_NAME_MAX)
+    taken = (await session.execute(select(StockLocation.id).where(StockLocation.brand_id == brand_id, StockLocation.name == name))).first()
+    if taken is not None:
+        raise Conflict(f"a location named {name!r} exists already")
+    last = (await session.execute(select(func.max(StockLocation.position)).where(StockLocation.brand_id == brand_id))).scalar_one()
+    location = StockLocation(brand_id=brand_id, name=name, position=0 if last is None else last + 1)
+    try:
+        async with session.begin_nested():  # a concurrent twin costs this change only
+            session.add(location)
+    except IntegrityError as exc:
+        raise Conflict(f"a location named {name!r} exists already") from exc
+    return location
+
+
+async def _variant_of_brand(session: AsyncSession, brand_id: int, variant_id: Any) -> tuple[int, str]:
+    from core.catalog.models import Product, Variant
+
+    row = None
+    if valid_id(variant_id):
+        row = (await session.execute(select(Variant.id, Variant.sku).join(Product, Product.id == Variant.product_id).where(Variant.id == variant_id, Product.brand_id == brand_id))).first()
+    if row is None:
+        raise NotFound("no such variant")
+    return row[0], row[1]
+
+
+async def receive_at(session: AsyncSession, brand_id: int, *, variant_id: Any, location_id: Any, quantity: int) -> None:
+    """Goods in or written off at one of the brand's locations, for one of its variants."""
+    await _variant_of_brand(session, brand_id, variant_id)
+    await location_of_brand(session, brand_id, location_id)
+    await receive_stock(session, variant_id=variant_id, location_id=location_id, quantity=quantity)
+
+
+async def stock_by_location(session: AsyncSession, variant_ids: list[int]) -> dict[int, list[LocationStock]]:
+    """Variant id -> its stock at each location that has held any, in checkout order (one query)."""
+    out: dict[int, list[LocationStock]] = {vid: [] for vid in variant_ids}
+    if not variant_ids:
+        return out
+    pooled = (
+        select(StockPool.variant_id, StockPool.location_id, func.sum(StockPool.available + StockPool.reserved + StockPool.committed).label("units"))
+        .where(StockPool.variant_id.in_(variant_ids))
+        .group_by(StockPool.variant_id, StockPool.location_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            StockLevel.variant_id, StockLevel.location_id, StockLocation.name, StockLevel.on_hand, StockLevel.available,
+            StockLevel.reserved, StockLevel.committed, func.coalesce(pooled.c.units, 0),
+        )
+        .join(StockLocation, StockLocation.id == StockLevel.location_id)
+        .outerjoin(pooled, and_(pooled.c.variant_id == StockLevel.variant_id, pooled.c.location_id == StockLevel.location_id))
+        .where(StockLevel.variant_id.in_(variant_ids))
+        .order_by(StockLevel.variant_id, StockLocation.position, StockLocation.id)
+    )
+    for row in rows.all():
+        out[row[0]].append(LocationStock(*row[:7], in_pools=int(row[7])))
+    return out
+
+
+async def pool_of_brand(session: AsyncSession, brand_id: int, pool_id: Any) -> StockPool:
+    pool = None
+    if valid_id(pool_id):
+        pool = (
+            await session.execute(
+                select(StockPool).join(StockLocation, StockLocation.id == StockPool.location_id).where(StockPool.id == pool_id, StockLocation.brand_id == brand_id)
+            )
+        ).scalar_one_or_none()
+    if pool is None:
+        raise NotFound("no such stock pool")
+    return pool
+
+
+async def brand_of_pool(session: AsyncSession, pool_id: Any) -> int | None:
+    if not valid_id(pool_id):
+        return None
+    return (await session.execute(select(StockLocation.brand_id).join(StockPool, StockPool.location_id == StockLocation.id).where(StockPool.id == pool_id))).scalar_one_or_none()
+
+
+async def pools_of_brand(session: AsyncSession, brand_id: int, *, pool_ids: list[int] | None = None, limit: int = 100, offset: int = 0) -> list[PoolRow]:
+    """The brand's pools, newest first, with their variant and location (one query)."""
+    from core.catalog.models import Product, Variant
+
+    query = (
+        select(
+            StockPool.id, StockPool.name, StockPool.variant_id, Variant.sku, Product.id, Product.title, StockPool.location_id, StockLocation.name,
+            StockPool.available, StockPool.reserved, StockPool.committed,
+        )
+        .join(StockLocation, StockLocation.id == StockPool.location_id)
+        .join(Variant, Variant.id == StockPool.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .where(StockLocation.brand_id == brand_id)
+    )
+    if pool_ids is not None:
+        query = query.where(StockPool.id.in_(pool_ids))
+    rows = await session.execute(query.order_by(StockPool.id.desc()).limit(limit).offset(offset))
+    return [PoolRow(*row) for row in rows.all()]
+
+
+async def set_aside(session: AsyncSession, brand_id: int, *, name: Any, variant_id: Any, location_id: Any, quantity: Any) -> StockPool:
+    """Brand staff set units aside by hand (a flash deal) at a location they choose.
+    Names are unique across pools; `campaign-…` names are the campaigns' own."""
+    name = _name(name, "pool", POOL_NAME_MAX)
+    if name.lower().startswith(CAMPAIGN_POOL_PREFIX):
+        raise ValidationFailed(f"pool names starting with {CAMPAIGN_POOL_PREFIX!r} are kept for campaign samples")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationFailed("a pool needs at least one unit")
+    _vid, sku = await _variant_of_brand(session, brand_id, variant_id)
+    location = await location_of_brand(session, brand_id, location_id)
+    if (await session.execute(select(StockPool.id).where(StockPool.name == name))).first() is not None:
+        raise Conflict(f"a pool named {name!r} exists already")
+    try:
+        async with session.begin_nested():  # a concurrent twin (same name) costs this change only
+            return await create_pool(session, name=name, variant_id=variant_id, location_id=location.id, quantity=quantity)
+    except OutOfStock:
+        level = await session.get(StockLevel, (variant_id, location.id), populate_existing=True)
+        raise OutOfStock(f"only {level.available if level else 0} units of {sku} are available at {location.name} to set aside") from None
+    except IntegrityError as exc:
+        raise Conflict(f"a pool named {name!r} exists already") from exc

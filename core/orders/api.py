@@ -10,11 +10,12 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy import select
 
-from core.auth.permissions import Actor, require_actor, require_brand_member
+from core.auth.permissions import Actor, can_act_for_brand, require_actor, require_brand_member
+from core.campaigns import campaigns as campaign_service
+from core.catalog import service as catalog
 from core.catalog.models import Brand, Product, Variant
-from core.errors import Conflict, NotFound
+from core.errors import NotFound
 from core.inventory import service as inventory
-from core.inventory.models import StockLocation, StockPool
 from core.orders import cart as carts
 from core.orders import checkout as checkouts
 from core.orders import refunds
@@ -29,6 +30,9 @@ from core.orders.schemas import (
     FulfilIn,
     IntentIn,
     LineIn,
+    LocationIn,
+    LocationOut,
+    LocationStockOut,
     OrderOut,
     PayIn,
     PaymentOut,
@@ -39,6 +43,7 @@ from core.orders.schemas import (
     RefundOut,
     RefundRequestIn,
     RejectIn,
+    ReleaseOut,
     StockIn,
     StockOut,
 )
@@ -270,6 +275,36 @@ class BrandOrdersController(Controller):
         return [await order_out(session, o, detail=False) for o in await orders.orders_of_brand(session, actor, brand.id, status, limit, offset)]
 
 
+def _stock_out(variant_id: int, snap: inventory.StockSnapshot, levels: list[inventory.LocationStock]) -> StockOut:
+    return StockOut(
+        variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled,
+        locations=[
+            LocationStockOut(location_id=lv.location_id, location=lv.location, on_hand=lv.on_hand, available=lv.available, reserved=lv.reserved, committed=lv.committed, in_pools=lv.in_pools)
+            for lv in levels
+        ],
+    )
+
+
+async def _stock(session: AsyncSession, variant_id: int) -> StockOut:
+    snap = await inventory.snapshot(session, variant_id)
+    return _stock_out(variant_id, snap, (await inventory.stock_by_location(session, [variant_id]))[variant_id])
+
+
+def _pool_out(row: inventory.PoolRow, campaign_id: int | None) -> PoolOut:
+    return PoolOut(
+        id=row.id, name=row.name, variant_id=row.variant_id, available=row.available, reserved=row.reserved, committed=row.committed,
+        location_id=row.location_id, location=row.location, sku=row.sku, campaign_id=campaign_id,
+    )
+
+
+async def _my_brand(session: AsyncSession, actor: Actor | None, slug: str) -> Brand:
+    """The brand if the caller is on its staff; any other brand is 404, like a missing one."""
+    brand = await catalog.get_brand_by_slug(session, slug)
+    if not can_act_for_brand(require_actor(actor), brand.id):
+        raise NotFound(f"no brand {slug!r}")
+    return brand
+
+
 class StockController(Controller):
     path = "/variants/{variant_id:int}"
     tags = ["inventory"]
@@ -277,36 +312,98 @@ class StockController(Controller):
 
     @get("/stock")
     async def stock(self, variant_id: int, session: AsyncSession, actor: Actor | None) -> StockOut:
+        """Totals, and each location's counters in `locations`."""
         await _own_variant(session, actor, variant_id)
-        snap = await inventory.snapshot(session, variant_id)
-        return StockOut(variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled)
+        return await _stock(session, variant_id)
 
     @post("/stock", status_code=200)
     async def receive(self, variant_id: int, data: StockIn, request: Request, session: AsyncSession, actor: Actor | None) -> StockOut:
-        """Goods in (positive) or written off (negative, from available only)."""
+        """Goods in (positive) or written off (negative, from available only), at the
+        location named (created if new) or the main one."""
         data = await strict_body(request, data)  # "2" is not a number here
         _variant, product = await _own_variant(session, actor, variant_id)
         require_brand_member(actor, product.brand_id)
-        location = await inventory.ensure_location(session, product.brand_id, data.location or inventory.MAIN_LOCATION)
+        if data.location is None:
+            location = await inventory.ensure_location(session, product.brand_id)
+        else:
+            try:
+                location = await inventory.location_named(session, product.brand_id, data.location)
+            except NotFound:  # a new name: a new location, last in checkout order
+                location = await inventory.add_location(session, product.brand_id, data.location)
         await inventory.receive_stock(session, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
         await session.commit()
-        snap = await inventory.snapshot(session, variant_id)
-        return StockOut(variant_id=variant_id, on_hand=snap.on_hand, available=snap.available, reserved=snap.reserved, committed=snap.committed, pooled=snap.pooled)
+        return await _stock(session, variant_id)
 
     @post("/pools", status_code=201)
     async def create_pool(self, variant_id: int, data: PoolIn, request: Request, session: AsyncSession, actor: Actor | None) -> PoolOut:
-        """Set units aside under a name (samples for a campaign, a flash deal)."""
+        """Set units aside under a name (a flash deal) at the location named, or the brand's first."""
         data = await strict_body(request, data)  # "2" is not a number here
         _variant, product = await _own_variant(session, actor, variant_id)
-        location = (await session.execute(select(StockLocation).where(StockLocation.brand_id == product.brand_id).order_by(StockLocation.position, StockLocation.id).limit(1))).scalar_one_or_none()
-        if location is None:
-            raise NotFound("this brand has no stock yet")
-        existing = (await session.execute(select(StockPool).where(StockPool.name == data.name))).scalar_one_or_none()
-        if existing is not None:
-            raise Conflict(f"a pool named {data.name!r} exists")
-        pool = await inventory.create_pool(session, name=data.name, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
+        if data.location is not None:
+            location = await inventory.location_named(session, product.brand_id, data.location)
+        else:
+            first = await inventory.locations_of(session, product.brand_id)
+            if not first:
+                raise NotFound("this brand has no stock yet")
+            location = first[0]
+        pool = await inventory.set_aside(session, product.brand_id, name=data.name, variant_id=variant_id, location_id=location.id, quantity=data.quantity)
         await session.commit()
-        return PoolOut(id=pool.id, name=pool.name, variant_id=pool.variant_id, available=pool.available, reserved=pool.reserved, committed=pool.committed)
+        (row,) = await inventory.pools_of_brand(session, product.brand_id, pool_ids=[pool.id])
+        return _pool_out(row, None)
+
+
+class BrandStockController(Controller):
+    path = "/brands/{slug:str}"
+    tags = ["inventory"]
+    guards = [login_required]
+
+    @get("/locations")
+    async def locations(self, slug: str, session: AsyncSession, actor: Actor | None) -> list[LocationOut]:
+        """The brand's stock locations, in the order checkout takes stock from them."""
+        brand = await _my_brand(session, actor, slug)
+        return [LocationOut(id=loc.id, name=loc.name, position=loc.position) for loc in await inventory.locations_of(session, brand.id)]
+
+    @post("/locations", status_code=201)
+    async def add_location(self, slug: str, data: LocationIn, session: AsyncSession, actor: Actor | None) -> LocationOut:
+        """A new location (its name unique within the brand), last in checkout order."""
+        brand = await _my_brand(session, actor, slug)
+        location = await inventory.add_location(session, brand.id, data.name)
+        await session.commit()
+        return LocationOut(id=location.id, name=location.name, position=location.position)
+
+    @get("/pools")
+    async def pools(self, slug: str, session: AsyncSession, actor: Actor | None, limit: Limit = 50, offset: Offset = 0) -> list[PoolOut]:
+        """The brand's pools, newest first; `campaign_id` marks a campaign's samples."""
+        brand = await _my_brand(session, actor, slug)
+        rows = await inventory.pools_of_brand(session, brand.id, limit=limit, offset=offset)
+        campaigns = await campaign_service.campaigns_of_pools(session, [r.id for r in rows])
+        return [_pool_out(r, campaigns[r.id].id if r.id in campaigns else None) for r in rows]
+
+
+class PoolController(Controller):
+    path = "/pools"
+    tags = ["inventory"]
+    guards = [login_required]
+
+    @post("/{pool_id:int}/release", status_code=200)
+    async def release(self, pool_id: int, session: AsyncSession, actor: Actor | None) -> ReleaseOut:
+        """Give a pool's unreserved units back to general stock (reserved and committed
+        units stay until their orders settle). Repeated, it releases 0. A campaign's
+        samples pool is refused (409): it goes back when the campaign completes."""
+        actor = require_actor(actor)
+        brand_id = await _pool_brand(session, actor, pool_id)
+        released = await campaign_service.release_pool_by_hand(session, brand_id, pool_id)
+        await session.commit()
+        (row,) = await inventory.pools_of_brand(session, brand_id, pool_ids=[pool_id])
+        return ReleaseOut(released=released, pool=_pool_out(row, None))
+
+
+async def _pool_brand(session: AsyncSession, actor: Actor, pool_id: int) -> int:
+    """The brand of a pool the caller's brands own; anything else is 404."""
+    brand_id = await inventory.brand_of_pool(session, pool_id)
+    if brand_id is None or not can_act_for_brand(actor, brand_id):
+        raise NotFound("no such stock pool")
+    return brand_id
 
 
 class AvailabilityOut(msgspec.Struct):
@@ -325,5 +422,5 @@ async def availability(variant_id: int, session: AsyncSession) -> AvailabilityOu
     return AvailabilityOut(variant_id=variant_id, available=available, in_stock=available > 0)
 
 
-ORDER_CONTROLLERS = [availability, CartController, CheckoutController, OrderController, RefundController, BrandOrdersController, StockController]
+ORDER_CONTROLLERS = [availability, CartController, CheckoutController, OrderController, RefundController, BrandOrdersController, StockController, BrandStockController, PoolController]
 

@@ -208,6 +208,29 @@ class StockIn(msgspec.Struct, forbid_unknown_fields=True):
 class PoolIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    location: Annotated[str, msgspec.Meta(min_length=1, max_length=80)] | None = None  # a location's name; default the first
+
+
+class LocationIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+
+
+class LocationOut(msgspec.Struct):
+    id: int
+    name: str
+    position: int
+
+
+class LocationStockOut(msgspec.Struct):
+    """One location: on_hand = available + reserved + committed + in_pools."""
+
+    location_id: int
+    location: str
+    on_hand: int
+    available: int
+    reserved: int
+    committed: int
+    in_pools: int
 
 
 class StockOut(msgspec.Struct):
@@ -217,6 +240,7 @@ class StockOut(msgspec.Struct):
     reserved: int
     committed: int
     pooled: int
+    locations: list[LocationStockOut] = []
 
 
 class PoolOut(msgspec.Struct):
@@ -226,3 +250,12 @@ class PoolOut(msgspec.Struct):
     available: int
     reserved: int
     committed: int
+    location_id: int | None = None
+    location: str | None = None
+    sku: str | None = None
+    campaign_id: int | None = None  # set for a campaign's samples pool (released when the campaign completes)
+
+
+class ReleaseOut(msgspec.Struct):
+    released: int  # units given back to general stock by this call (0 when repeated)
+    pool: PoolOut

@@ -13,6 +13,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.models import User
+from core.auth.service import display_names
 from core.campaigns import profiles as creator_profiles
 from core.db import dialect_insert, utcnow, valid_id
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -206,13 +207,6 @@ async def update_own_profile(session: AsyncSession, user_id: int, *, handle: str
     return profile
 
 
-async def _display_names(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))
-    return {uid: name for uid, name in rows}
-
-
 async def _followed_among(session: AsyncSession, follower_id: int | None, user_ids: set[int]) -> set[int]:
     """Which of `user_ids` the follower follows."""
     if follower_id is None or not user_ids:
@@ -231,7 +225,7 @@ async def _following_me_among(session: AsyncSession, viewer_id: int | None, user
 async def people(session: AsyncSession, profiles: list[NotesProfile], viewer_id: int | None) -> list[Person]:
     """Profiles with display names and the viewer's relation to each (three queries)."""
     ids = {p.user_id for p in profiles}
-    names = await _display_names(session, ids)
+    names = await display_names(session, ids)
     followed = await _followed_among(session, viewer_id, ids)
     following_me = await _following_me_among(session, viewer_id, ids)
     return [Person(p, names.get(p.user_id, ""), p.user_id in followed, p.user_id in following_me) for p in profiles]
