@@ -10,12 +10,12 @@ these handlers read forms, call them in one transaction and show what they answe
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
-from litestar.response import Redirect
 
 from core import forms
 from core.auth.permissions import Actor
@@ -31,9 +31,10 @@ from core.errors import DomainError, NotFound
 from core.inventory import service as inventory
 from core.orders.cart import DEFAULT_CURRENCY
 from core.web import login_required, render
+from creator_portal.changes import attempt
 from creator_portal.commerce import _list, my_brand, notice_url
 from creator_portal.money import ratio_text
-from creator_portal.translations import CAMPAIGN_LABELS, COLLAB_LABELS
+from creator_portal.translations import ACTOR_LABELS, CAMPAIGN_LABELS, COLLAB_LABELS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -197,16 +198,18 @@ def eligibility_text(rules: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 async def content_of(runtime: Runtime, view: views.CollaborationOut) -> dict[str, Any] | None:
-    """What a card shows of the submitted content: a link, its title, and whether its
-    disclosure holds (a note's sponsored label; a URL's brand confirmation). Calls the
-    plugins' `resolve_content`, so no transaction may be open."""
+    """What a page shows of a collaboration's submitted content: a link, its title, and
+    whether its disclosure holds (a note's sponsored label; a URL's brand confirmation).
+    A note's title and link come from the plugins' `resolve_content`; without one that
+    knows it (the notes plugin off) the title is empty and the page says "note {ref}".
+    No transaction may be open (plugins read with their own session)."""
     if not view.content_kind or not view.content_ref:
         return None
     info = await collabs.resolve_content(runtime, view.content_kind, view.content_ref)
     if view.content_kind == "note":
-        return {"kind": "note", "url": info.url if info else None, "title": info.title if info else view.content_ref, "found": info is not None,
+        return {"kind": "note", "ref": view.content_ref, "url": info.url if info else None, "title": info.title if info else "", "found": info is not None,
                 "label": bool(info and info.sponsored_label), "published": bool(info and info.published)}
-    return {"kind": "url", "url": view.content_ref, "title": (info.title if info and info.title else view.content_ref), "found": True,
+    return {"kind": "url", "ref": view.content_ref, "url": view.content_ref, "title": (info.title if info and info.title else view.content_ref), "found": True,
             "label": view.disclosure_ok is True, "published": bool(info.published) if info else None}
 
 
@@ -282,16 +285,16 @@ class BrandCampaignPages(Controller):
         brand = await my_brand(session, actor, slug)
         rows = await product_rows(session, actor, brand, set(), DEFAULT_CURRENCY)
         form = read_form(data, rows)
-        try:
+
+        async def work() -> Campaign:
             campaign = await service.create_campaign(session, runtime, actor, slug, campaign_fields(form, DEFAULT_CURRENCY))
             await self._save_products(session, runtime, actor, campaign, rows, form, {}, [])
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            await session.rollback()
-            return await self._form_page(request, session, runtime, actor, slug, form=form, error=exc.detail, status_code=exc.status_code)
-        return Redirect(notice_url(f"/creator/brands/{slug}/campaigns/{campaign.id}", "Draft saved. Check the preview, then publish."), status_code=303)
+            return campaign
+
+        def done(campaign: Campaign) -> str:
+            return notice_url(f"/creator/brands/{slug}/campaigns/{campaign.id}", "Draft saved. Check the preview, then publish.")
+
+        return await attempt(session, work, done, partial(self._form_page, request, session, runtime, actor, slug, form=form))
 
     @get("/{campaign_id:int}/edit")
     async def edit(self, request: Request, slug: str, campaign_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -309,7 +312,8 @@ class BrandCampaignPages(Controller):
         else:  # only the budget, and while open the commission, can change: the rest stays as saved
             editable = {"budget"} | ({f"p{p.product_id}_{f}" for p in products for f in TERMS_FIELDS} if campaign.status == CampaignStatus.OPEN else set())
             form = {**before, **{k: v for k, v in posted.items() if k in editable}}
-        try:
+
+        async def work() -> None:
             if campaign.status == CampaignStatus.DRAFT:
                 await service.update_campaign(session, runtime, actor, campaign.id, campaign_fields(form, campaign.currency))
                 await self._save_products(session, runtime, actor, campaign, rows, form, before, products)
@@ -325,13 +329,9 @@ class BrandCampaignPages(Controller):
                             await service.set_commission(session, runtime, actor, campaign.id, p.id, **terms)
                         except DomainError as exc:
                             raise _about(titles.get(p.product_id, p.product_title), exc) from None
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            await session.rollback()
-            return await self._form_page(request, session, runtime, actor, slug, campaign_id, form=form, error=exc.detail, status_code=exc.status_code)
-        return Redirect(notice_url(f"/creator/brands/{slug}/campaigns/{campaign_id}", "Saved."), status_code=303)
+
+        page = partial(self._form_page, request, session, runtime, actor, slug, campaign_id, form=form)
+        return await attempt(session, work, notice_url(f"/creator/brands/{slug}/campaigns/{campaign_id}", "Saved."), page)
 
     async def _save_products(
         self, session: AsyncSession, runtime: Runtime, actor: Actor | None, campaign: Campaign, rows: list[dict[str, Any]], form: dict[str, Any],
@@ -388,15 +388,10 @@ class BrandCampaignPages(Controller):
     async def _life(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, slug: str, campaign_id: int, move: Any, notice: str) -> Any:
         brand = await my_brand(session, actor, slug)
         await self._campaign(session, actor, brand, campaign_id)
-        try:
-            await move(session, runtime, actor, campaign_id)
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            await session.rollback()
-            return await self._campaign_page(request, session, actor, slug, campaign_id, error=exc.detail, status_code=exc.status_code)
-        return Redirect(notice_url(f"/creator/brands/{slug}/campaigns/{campaign_id}", notice), status_code=303)
+        return await attempt(
+            session, lambda: move(session, runtime, actor, campaign_id), notice_url(f"/creator/brands/{slug}/campaigns/{campaign_id}", notice),
+            partial(self._campaign_page, request, session, actor, slug, campaign_id),
+        )
 
     @post("/{campaign_id:int}/open")
     async def publish(self, request: Request, slug: str, campaign_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -445,13 +440,11 @@ class BrandCampaignPages(Controller):
         brand = await my_brand(session, actor, slug)
         await self._campaign(session, actor, brand, campaign_id)
         form = {"handle": forms.text(data, "handle").strip().lstrip("@"), "message": forms.text(data, "message")}
-        try:
-            await collabs.invite(session, runtime, actor, campaign_id, handle=form["handle"], message=form["message"])
-            await session.commit()
-        except DomainError as exc:  # an unknown handle is a 404 from the service: a message here, not the error page
-            await session.rollback()
-            return await self._board_page(request, session, runtime, actor, slug, campaign_id, error=exc.detail, failed="invite", form=form, status_code=exc.status_code)
-        return Redirect(notice_url(f"/creator/brands/{slug}/campaigns/{campaign_id}/board", "Invitation sent."), status_code=303)
+        return await attempt(  # an unknown handle is a 404 from the service: a message here, not the error page
+            session, lambda: collabs.invite(session, runtime, actor, campaign_id, handle=form["handle"], message=form["message"]),
+            notice_url(f"/creator/brands/{slug}/campaigns/{campaign_id}/board", "Invitation sent."),
+            partial(self._board_page, request, session, runtime, actor, slug, campaign_id, failed="invite", form=form), not_found_refuses=True,
+        )
 
     async def _collab(self, session: AsyncSession, actor: Actor | None, slug: str, campaign_id: int, collaboration_id: int) -> tuple[Brand, Campaign, Collaboration]:
         brand = await my_brand(session, actor, slug)
@@ -472,6 +465,7 @@ class BrandCampaignPages(Controller):
             request, "portal/campaign_collab.html",
             {
                 "brand": brand, "campaign": campaign, "v": view, "content": await content_of(runtime, view), "contents": {}, "collab_labels": COLLAB_LABELS,
+                "actor_labels": ACTOR_LABELS,
                 "error": error, "failed": str(view.id) if error else None, "form": form or {}, "back": "detail", "section": "campaigns",
             },
             status_code=status_code,
@@ -489,21 +483,14 @@ class BrandCampaignPages(Controller):
             raise NotFound("no such action")
         await self._collab(session, actor, slug, campaign_id, collaboration_id)
         form = {k: forms.text(data, k) for k in ("reason", "carrier", "tracking_number", "comment", "disclosure_confirmed")}
-        back = "detail" if forms.text(data, "back") == "detail" else "board"
-        try:
-            await self._do(action, session, runtime, actor, collaboration_id, form)
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            await session.rollback()
-            if back == "detail":
-                return await self._collab_page(request, session, runtime, actor, slug, campaign_id, collaboration_id, error=exc.detail, form=form, status_code=exc.status_code)
-            return await self._board_page(request, session, runtime, actor, slug, campaign_id, error=exc.detail, failed=str(collaboration_id), form=form, status_code=exc.status_code)
         base = f"/creator/brands/{slug}/campaigns/{campaign_id}"
-        if back == "detail":
-            return Redirect(notice_url(f"{base}/collaborations/{collaboration_id}", ACTIONS[action]), status_code=303)
-        return Redirect(notice_url(f"{base}/board", ACTIONS[action], f"#collab-{collaboration_id}"), status_code=303)
+        if forms.text(data, "back") == "detail":
+            done = notice_url(f"{base}/collaborations/{collaboration_id}", ACTIONS[action])
+            page = partial(self._collab_page, request, session, runtime, actor, slug, campaign_id, collaboration_id, form=form)
+        else:
+            done = notice_url(f"{base}/board", ACTIONS[action], f"#collab-{collaboration_id}")
+            page = partial(self._board_page, request, session, runtime, actor, slug, campaign_id, failed=str(collaboration_id), form=form)
+        return await attempt(session, lambda: self._do(action, session, runtime, actor, collaboration_id, form), done, page)
 
     @staticmethod
     async def _do(action: str, session: AsyncSession, runtime: Runtime, actor: Actor | None, cid: int, form: dict[str, str]) -> None:
@@ -679,8 +666,6 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         'Yes': '是',
         'The note needs the sponsored (广告) label before you can approve it: ask the creator to add it.': '笔记需要带有广告标识才能通过：请创作者添加。',
         'You asked:': '你的修改意见：',
-        'brand': '品牌',
-        'creator': '创作者',
         'e.g. CN, CN-SH': '例如 CN, CN-SH',
         'empty: anyone': '留空：所有人',
         'empty: no limit': '留空：不限',

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
-from litestar.response import Redirect
 from sqlalchemy import select
 
 from core import forms
@@ -26,7 +26,7 @@ from core.auth.permissions import Actor
 from core.campaigns import attribution, campaigns, profiles
 from core.campaigns import collaborations as collabs
 from core.campaigns.api_campaigns import collaboration_out, collaborations_out
-from core.campaigns.attribution import EARNING_STATUSES, LIVE_CAMPAIGNS, percent_label
+from core.campaigns.attribution import EARNING_STATUSES, LIVE_CAMPAIGNS
 from core.campaigns.models import (
     Campaign,
     CampaignProduct,
@@ -39,10 +39,13 @@ from core.campaigns.models import (
 )
 from core.catalog.models import Brand, Product
 from core.db import utcnow
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.orders.checkout import ADDRESS_FIELDS
 from core.web import login_required, render, role_required
+from creator_portal.campaigns import content_of
+from creator_portal.changes import attempt
 from creator_portal.commerce import notice_url
+from creator_portal.money import percent_text
 from creator_portal.translations import COLLAB_LABELS
 
 if TYPE_CHECKING:
@@ -110,9 +113,9 @@ def _terms(title: str, slug: str, versions: list[CommissionRate], now: datetime)
     current = campaigns.in_force(versions, now)
     if current is not None:
         row.kind = current.kind
-        row.rate = percent_label(current.rate_ppm) if current.kind == "percent" else ""
+        row.rate = percent_text(current.rate_ppm) if current.kind == "percent" else ""
         row.flat_minor = current.flat_minor
-        row.new_buyer = percent_label(current.new_buyer_rate_ppm) if current.kind == "percent" and current.new_buyer_rate_ppm is not None else ""
+        row.new_buyer = percent_text(current.new_buyer_rate_ppm) if current.kind == "percent" and current.new_buyer_rate_ppm is not None else ""
         row.new_buyer_flat_minor = current.new_buyer_flat_minor if current.kind == "flat" else None
     row.upcoming_from = next((v.effective_from for v in versions if v.effective_from > now), None)
     return row
@@ -187,19 +190,6 @@ class CreatorPages(Controller):
     path = "/me"
     guards = [login_required, role_required("creator")]
 
-    async def _attempt(self, session: AsyncSession, work: Any, done: Any, failed: Any) -> Any:
-        """Run a change; commit and go to `done` (a URL, or made from what `work` returned),
-        or roll back and show `failed(exc)`: the same page with the service's message."""
-        try:
-            result = await work()
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            await session.rollback()
-            return await failed(exc)
-        return Redirect(done(result) if callable(done) else done, status_code=303)
-
     # -- the marketplace
 
     @get("/campaigns")
@@ -245,13 +235,10 @@ class CreatorPages(Controller):
         async def work() -> Collaboration:
             return await collabs.apply(session, runtime, actor, campaign_id, message=form["message"], shipping_address=_address(data))
 
-        async def failed(exc: DomainError) -> Any:
-            return await self._campaign_page(request, session, runtime, actor, campaign_id, error=exc.detail, form=form, status_code=exc.status_code)
-
         def done(collab: Collaboration) -> str:
             return notice_url(f"/creator/me/collaborations/{collab.id}", "Application sent: the brand answers here.")
 
-        return await self._attempt(session, work, done, failed)
+        return await attempt(session, work, done, partial(self._campaign_page, request, session, runtime, actor, campaign_id, form=form))
 
     # -- my collaborations
 
@@ -288,10 +275,11 @@ class CreatorPages(Controller):
         collab, campaign = await self._mine(session, actor, collaboration_id)
         view = await collaboration_out(session, collab)
         card = (await campaign_cards(session, runtime, actor, [campaign], None))[0]
+        await session.close()  # plugins resolve the content next: hold no connection meanwhile
         return await render(
             request, "portal/creator_collaboration.html",
             {
-                "c": view, "collaboration": collab, "card": card, "deadline": deadline_view(view, utcnow()), "labels": COLLAB_LABELS, "next_step": NEXT_STEP,
+                "c": view, "collaboration": collab, "card": card, "content": await content_of(runtime, view), "deadline": deadline_view(view, utcnow()), "labels": COLLAB_LABELS, "next_step": NEXT_STEP,
                 "actor_kinds": ACTOR_KINDS, "takes_content": collab.status in WAITING_FOR_CONTENT, "can_withdraw": collab.status in collabs.CREATOR_CANCELS,
                 "address_fields": ADDRESS_FIELDS, "error": error, "failed": failed, "form": form or {}, "section": "collaborations",
             },
@@ -300,11 +288,8 @@ class CreatorPages(Controller):
 
     async def _act(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, collaboration_id: int, which: str, form: dict[str, Any], work: Any, notice: str, done: str | None = None) -> Any:
         await self._mine(session, actor, collaboration_id)
-
-        async def failed(exc: DomainError) -> Any:
-            return await self._collaboration_page(request, session, runtime, actor, collaboration_id, error=exc.detail, failed=which, form=form, status_code=exc.status_code)
-
-        return await self._attempt(session, work, notice_url(done or f"/creator/me/collaborations/{collaboration_id}", notice), failed)
+        page = partial(self._collaboration_page, request, session, runtime, actor, collaboration_id, failed=which, form=form)
+        return await attempt(session, work, notice_url(done or f"/creator/me/collaborations/{collaboration_id}", notice), page)
 
     @post("/collaborations/{collaboration_id:int}/accept")
     async def accept(self, request: Request, collaboration_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -408,7 +393,7 @@ class CreatorPages(Controller):
                     {"view": v, "url": f"{base}/r/{v.link.code}", "product": titles.get(v.link.product_id or 0), **sales.get(("link", v.link.code), none)}
                     for v in link_views if v.link.collaboration_id == c.id
                 ],
-                "codes": [{"view": v, "discount": percent_label(v.code.discount_ppm), **sales.get(("code", v.code.code), none)} for v in code_views if v.code.collaboration_id == c.id],
+                "codes": [{"view": v, "discount": percent_text(v.code.discount_ppm), **sales.get(("code", v.code.code), none)} for v in code_views if v.code.collaboration_id == c.id],
             })
         return await render(
             request, "portal/creator_links.html",
@@ -420,10 +405,8 @@ class CreatorPages(Controller):
         )
 
     async def _links_attempt(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, which: str, form: dict[str, Any], work: Any, notice: str) -> Any:
-        async def failed(exc: DomainError) -> Any:
-            return await self._links_page(request, session, runtime, actor, error=exc.detail, failed=which, form=form, status_code=exc.status_code)
-
-        return await self._attempt(session, work, notice_url("/creator/me/links", notice, f"#{which}"), failed)
+        page = partial(self._links_page, request, session, runtime, actor, failed=which, form=form)
+        return await attempt(session, work, notice_url("/creator/me/links", notice, f"#{which}"), page)
 
     @post("/links")
     async def create_link(self, request: Request, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -431,11 +414,8 @@ class CreatorPages(Controller):
         collaboration_id = _id(form["collaboration_id"])
         target, _, ref = form["target"].partition(":")
 
-        async def work() -> None:
+        async def work() -> None:  # a double click gets the link the first one made
             product_id, note_ref = (_id(ref) if target == "product" else None), (ref if target == "note" else None)
-            mine = await attribution.links_of_creator(session, actor, collaboration_id=collaboration_id)
-            if any((v.link.target_kind, v.link.product_id, v.link.note_ref) == (target, product_id, note_ref) for v in mine):
-                return  # a double click: that link is there already
             await attribution.create_link(session, actor, collaboration_id=collaboration_id, target=target, product_id=product_id, note_ref=note_ref)
 
         return await self._links_attempt(request, session, runtime, actor, f"collab-{collaboration_id}", form, work, "Link created: copy it and share it.")
@@ -490,10 +470,8 @@ class CreatorPages(Controller):
         )
 
     async def _profile_attempt(self, request: Request, session: AsyncSession, actor: Actor | None, which: str, form: dict[str, Any], work: Any, notice: str) -> Any:
-        async def failed(exc: DomainError) -> Any:
-            return await self._profile_page(request, session, actor, error=exc.detail, failed=which, form=form, status_code=exc.status_code)
-
-        return await self._attempt(session, work, notice_url("/creator/me/profile", notice, f"#{which}"), failed)
+        page = partial(self._profile_page, request, session, actor, failed=which, form=form)
+        return await attempt(session, work, notice_url("/creator/me/profile", notice, f"#{which}"), page)
 
     @post("/profile")
     async def save_profile(self, request: Request, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:

@@ -11,6 +11,7 @@ campaign in an invitation form. The profiles and collaborations services keep th
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,9 +33,10 @@ from core.campaigns.models import (
     CreatorProfile,
     StatsSource,
 )
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.orders.cart import DEFAULT_CURRENCY
 from core.web import login_required, render
+from creator_portal.changes import attempt
 from creator_portal.commerce import my_brand
 from creator_portal.translations import CAMPAIGN_LABELS, COLLAB_LABELS
 
@@ -110,7 +112,7 @@ def _page_link(params: dict[str, list[str]], page: int) -> str:
 # ---------------------------------------------------------------- what the templates show
 
 
-def percent_text(ppm: int) -> str:
+def rounded_percent(ppm: int) -> str:
     """An engagement rate for people: one decimal, "6.5"."""
     return f"{Decimal(ppm) / 10_000:.1f}"
 
@@ -119,7 +121,7 @@ def creator_card(runtime: Runtime, slug: str, p: CreatorProfile, name: str, *, s
     return {
         "user_id": p.user_id, "handle": p.handle, "name": name or p.handle, "initial": (name or p.handle)[:1].upper(),
         "href": f"/creator/brands/{slug}/creators/{p.handle}", "tier": profiles.tier_of(runtime, p.followers),
-        "followers": f"{p.followers:,}", "avg_engagement": f"{p.avg_engagement:,}", "engagement": percent_text(p.engagement_rate_ppm),
+        "followers": f"{p.followers:,}", "avg_engagement": f"{p.avg_engagement:,}", "engagement": rounded_percent(p.engagement_rate_ppm),
         "region": p.region, "categories": list(p.categories or []), "bio": p.bio,
         "rate_currency": p.rate_currency, "rate_image": p.rate_image_minor, "rate_video": p.rate_video_minor,
         "self_reported": p.stats_source == StatsSource.SELF_REPORTED, "shortlisted": shortlisted,
@@ -230,7 +232,7 @@ class CreatorDiscoveryPages(Controller):
                 "brand": brand, "section": "creators", "base": f"/creator/brands/{slug}/creators",
                 "creator": creator_card(runtime, slug, profile, name, shortlisted=bool(listed)), "creator_user_id": profile.user_id,
                 "stats_source": profile.stats_source, "stats_updated_at": profile.stats_updated_at,
-                "fulfilment": record, "fulfilment_rate": percent_text(record.rate_ppm) if record.rate_ppm is not None else None,
+                "fulfilment": record, "fulfilment_rate": rounded_percent(record.rate_ppm) if record.rate_ppm is not None else None,
                 "history": history, "collab_labels": COLLAB_LABELS, "campaign_labels": CAMPAIGN_LABELS,
                 "campaigns": await invitable_campaigns(session, actor, slug), "joined": joined,
                 "error": error, "failed": failed, "form": form or {},
@@ -240,15 +242,13 @@ class CreatorDiscoveryPages(Controller):
 
     # -- changes
 
-    async def _failed(
-        self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, slug: str, handle: str, back: str,
-        exc: DomainError, failed: str, form: dict[str, str],
+    def _form_page(
+        self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, slug: str, handle: str, back: str, failed: str, form: dict[str, str],
     ) -> Any:
-        """Show the page the form was on again, with the service's message."""
-        await session.rollback()
+        """The page the form was on, to show again with the service's message."""
         if back.startswith(f"/creator/brands/{slug}/creators/shortlist"):
-            return await self._shortlist_page(request, session, runtime, actor, slug, error=exc.detail, failed=failed, form=form, status_code=exc.status_code)
-        return await self._creator_page(request, session, runtime, actor, slug, handle, error=exc.detail, failed=failed, form=form, status_code=exc.status_code)
+            return partial(self._shortlist_page, request, session, runtime, actor, slug, failed=failed, form=form)
+        return partial(self._creator_page, request, session, runtime, actor, slug, handle, failed=failed, form=form)
 
     @post("/{handle:str}/invite")
     async def invite(self, request: Request, slug: str, handle: str, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -257,31 +257,23 @@ class CreatorDiscoveryPages(Controller):
         brand = await my_brand(session, actor, slug)
         form = {"campaign_id": forms.text(data, "campaign_id"), "message": forms.text(data, "message"), "handle": handle}
         back = _back(slug, forms.text(data, "back"), f"/creator/brands/{slug}/creators/{handle}")
-        try:
+
+        async def work() -> None:
             campaign = await campaign_service.campaign_for_brand(session, actor, _campaign_id(form["campaign_id"]))
             if campaign.brand_id != brand.id:  # a campaign of another of the caller's brands
                 raise NotFound("no such campaign")
             await collabs.invite(session, runtime, actor, campaign.id, handle=handle, message=form["message"])
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            return await self._failed(request, session, runtime, actor, slug, handle, back, exc, "invite", form)
-        return Redirect(_with_notice(back, "Invitation sent."), status_code=303)
+
+        page = self._form_page(request, session, runtime, actor, slug, handle, back, "invite", form)
+        return await attempt(session, work, _with_notice(back, "Invitation sent."), page)
 
     @post("/{handle:str}/shortlist")
     async def shortlist_add(self, request: Request, slug: str, handle: str, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         brand = await my_brand(session, actor, slug)
         back = _back(slug, forms.text(data, "back"), f"/creator/brands/{slug}/creators/{handle}")
         note = forms.text(data, "note") if "note" in data else None
-        try:
-            await profiles.shortlist_add(session, actor, brand.id, handle, note=note)
-            await session.commit()
-        except NotFound:
-            raise
-        except DomainError as exc:
-            return await self._failed(request, session, runtime, actor, slug, handle, back, exc, "shortlist", {"note": note or "", "handle": handle})
-        return Redirect(_with_notice(back, "Added to the shortlist."), status_code=303)
+        page = self._form_page(request, session, runtime, actor, slug, handle, back, "shortlist", {"note": note or "", "handle": handle})
+        return await attempt(session, lambda: profiles.shortlist_add(session, actor, brand.id, handle, note=note), _with_notice(back, "Added to the shortlist."), page)
 
     @post("/{handle:str}/shortlist/remove")
     async def shortlist_remove(self, request: Request, slug: str, handle: str, data: Form, session: AsyncSession, actor: Actor | None) -> Any:

@@ -19,6 +19,7 @@ from litestar.params import Parameter
 from core.auth.permissions import Actor, require_actor
 from core.campaigns import commissions, reports
 from core.campaigns import payouts as payout_service
+from core.campaigns.campaigns import ppm_to_percent
 from core.campaigns.models import Commission, CommissionStatus, PayoutStatus
 from core.db import utcnow
 from core.errors import ValidationFailed
@@ -86,8 +87,8 @@ def ratio_text(ppm: int | None) -> str:
 
 
 def percent_text(ppm: int) -> str:
-    whole, rest = divmod(ppm, 10_000)
-    return f"{whole}%" if not rest else f"{whole}.{rest:04d}".rstrip("0") + "%"
+    """A rate for people, "12.5%": the core's `ppm_to_percent` with the sign."""
+    return f"{ppm_to_percent(ppm)}%"
 
 
 def history(c: Commission) -> list[tuple[str, Any, int | None]]:

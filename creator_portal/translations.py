@@ -12,9 +12,15 @@ COLLAB_LABELS = {
     S.SAMPLE_DELIVERED: "Sample delivered", S.CONTENT_SUBMITTED: "Content submitted", S.CHANGES_REQUESTED: "Changes requested",
     S.APPROVED: "Approved (content)", S.PUBLISHED: "Published (collaboration)", S.COMPLETED: "Completed", S.OVERDUE: "Overdue", S.CANCELLED: "Cancelled",
 }  # fmt: skip
+# who moved an order or a collaboration, by its transition's actor kind (an order's "user"
+# is staff, unless it is the order's own shopper: the page says "shopper" then)
+ACTOR_LABELS = {
+    "shopper": "Shopper", "user": "Staff", "provider": "Payment provider", "creator": "Creator", "brand": "Brand", "system": "Automatic",
+}  # fmt: skip
 
 TRANSLATIONS = {
     "zh-CN": {
+        "Shopper": "买家", "Staff": "工作人员", "Automatic": "系统", "Payment provider": "支付渠道", "Refund of {amount}": "退款 {amount}",
         "Dashboard": "工作台",
         "Your brands": "你的品牌",
         "Creator": "创作者",

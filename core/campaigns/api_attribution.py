@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 from litestar.response import Redirect
 from sqlalchemy import select
@@ -226,18 +226,19 @@ class LinkController(Controller):
     path = "/links"
     tags = ["attribution"]
 
-    @post("/", guards=[login_required], status_code=201)
-    async def create_link(self, data: LinkIn, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> LinkOut:
+    @post("/", guards=[login_required])
+    async def create_link(self, data: LinkIn, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Response[LinkOut]:
         """A tracked link for one of the caller's accepted (or later) collaborations: to the
-        campaign, one of its products (`product_id`), or a note (`note_ref`). Share `url`."""
+        campaign, one of its products (`product_id`), or a note (`note_ref`). Share `url`.
+        Idempotent: the first request answers 201 with a new link; the same request again
+        (same collaboration, target, product and note) answers 200 with that link."""
         data = await strict_body(request, data)
-        link = await attribution.create_link(session, actor, collaboration_id=data.collaboration_id, target=data.target, product_id=data.product_id, note_ref=data.note_ref)
-        target = await attribution.target_url(session, link)
+        link, created = await attribution.get_or_create_link(
+            session, actor, collaboration_id=data.collaboration_id, target=data.target, product_id=data.product_id, note_ref=data.note_ref
+        )
         await session.commit()
-        from core.campaigns.models import Collaboration
-
-        collab = await session.get(Collaboration, link.collaboration_id)
-        return link_out(runtime, attribution.LinkView(link, collab.campaign_id if collab else 0, 0), target)
+        [view] = [v for v in await attribution.links_of_creator(session, actor, collaboration_id=link.collaboration_id) if v.link.id == link.id]
+        return Response(content=link_out(runtime, view, await attribution.target_url(session, link)), status_code=201 if created else 200)
 
     @get("/", guards=[login_required])
     async def my_links(self, session: AsyncSession, runtime: Runtime, actor: Actor | None, collaboration_id: int | None = None) -> list[LinkOut]:

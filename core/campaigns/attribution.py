@@ -39,6 +39,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.permissions import Actor, can_act_for_brand, require_actor
+from core.campaigns.campaigns import ppm_to_percent
 from core.campaigns.commissions import accrue_order, half_up, reverse_for_refunds
 from core.campaigns.models import (
     Attribution,
@@ -142,16 +143,15 @@ def normalise_code(raw: object) -> str:
     return code
 
 
-def percent_label(ppm: int) -> str:
-    whole, frac = divmod(ppm, 10_000)
-    return f"{whole}.{frac:04d}".rstrip("0").rstrip(".") + "%"
-
-
-async def _collaboration(session: AsyncSession, actor: Actor | None, collaboration_id: int, *, brand_too: bool) -> tuple[Collaboration, Campaign, bool]:
+async def _collaboration(session: AsyncSession, actor: Actor | None, collaboration_id: int, *, brand_too: bool, lock: bool = False) -> tuple[Collaboration, Campaign, bool]:
     """The collaboration if the actor is its creator (or, with `brand_too`, a member of
-    its brand): (collaboration, campaign, acting as the brand). Anyone else: 404."""
+    its brand): (collaboration, campaign, acting as the brand). Anyone else: 404. With
+    `lock`, its row stays locked until the transaction ends (SQLite: one writer anyway)."""
     actor = require_actor(actor)
-    collab = await session.get(Collaboration, collaboration_id) if isinstance(collaboration_id, int) else None
+    collab = None
+    if isinstance(collaboration_id, int):
+        query = select(Collaboration).where(Collaboration.id == collaboration_id)
+        collab = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     campaign = await session.get(Campaign, collab.campaign_id) if collab is not None else None
     if collab is None or campaign is None:
         raise NotFound("no such collaboration")
@@ -174,8 +174,19 @@ def _require_earning(collab: Collaboration, campaign: Campaign, *, open_only: bo
 
 
 async def create_link(session: AsyncSession, actor: Actor | None, *, collaboration_id: int, target: str, product_id: int | None = None, note_ref: str | None = None) -> TrackedLink:
-    """A creator's tracked link for one of their accepted (or later) collaborations."""
-    collab, campaign, _ = await _collaboration(session, actor, collaboration_id, brand_too=False)
+    """A creator's tracked link for one of their accepted (or later) collaborations; asked
+    for again (a double click, a retried request), the same link."""
+    link, _created = await get_or_create_link(session, actor, collaboration_id=collaboration_id, target=target, product_id=product_id, note_ref=note_ref)
+    return link
+
+
+async def get_or_create_link(
+    session: AsyncSession, actor: Actor | None, *, collaboration_id: int, target: str, product_id: int | None = None, note_ref: str | None = None
+) -> tuple[TrackedLink, bool]:
+    """`create_link`, saying whether the link is new. One link per (collaboration, target,
+    product, note): the collaboration's row is locked first, so two concurrent requests
+    for the same link wait for each other and the second finds the first's."""
+    collab, campaign, _ = await _collaboration(session, actor, collaboration_id, brand_too=False, lock=True)
     _require_earning(collab, campaign, open_only=False)
     if target not in TARGETS:
         raise ValidationFailed("target is campaign, product or note", extra={"fields": {"target": "invalid"}})
@@ -192,6 +203,12 @@ async def create_link(session: AsyncSession, actor: Actor | None, *, collaborati
         product_id = None
     else:
         product_id = note_ref = None
+    same = select(TrackedLink).where(
+        TrackedLink.collaboration_id == collab.id, TrackedLink.target_kind == target, TrackedLink.product_id == product_id, TrackedLink.note_ref == note_ref
+    )  # `== None` is IS NULL
+    existing = (await session.execute(same.order_by(TrackedLink.id).limit(1))).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
     for _ in range(5):
         code = "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH))
         if (await session.execute(select(TrackedLink.id).where(TrackedLink.code == code))).first() is None:
@@ -199,7 +216,7 @@ async def create_link(session: AsyncSession, actor: Actor | None, *, collaborati
     link = TrackedLink(code=code, collaboration_id=collab.id, target_kind=target, product_id=product_id, note_ref=note_ref, created_at=utcnow())
     session.add(link)
     await session.flush()
-    return link
+    return link, True
 
 
 @dataclass(frozen=True)
@@ -422,7 +439,7 @@ async def _code_adjustments(cart: PricingCart, runtime: Runtime) -> list[Adjustm
         ppm, code = best[line.product_id]
         amount = half_up(line.quantity * line.unit_price_minor * ppm, 1_000_000)
         if amount:
-            out.append(Adjustment(code=f"{ADJUSTMENT_PREFIX}{code}", label=f"{code} -{percent_label(ppm)}", amount_minor=-amount, variant_id=line.variant_id, priority=100))
+            out.append(Adjustment(code=f"{ADJUSTMENT_PREFIX}{code}", label=f"{code} -{ppm_to_percent(ppm)}%", amount_minor=-amount, variant_id=line.variant_id, priority=100))
     return out
 
 

@@ -18,6 +18,7 @@ from core.db import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import record_event
 from core.inventory import service as inventory
+from core.money import Money
 from core.orders import service as orders
 from core.orders.models import Order, OrderLine, OrderStatus, Refund, RefundStatus
 from core.payments.models import Payment, PaymentStatus
@@ -172,7 +173,7 @@ async def _execute_refund(runtime: Runtime, refund_id: int, actor: Actor | None)
             await session.refresh(order)
             assert order is not None
             target = OrderStatus.REFUNDED if order.refunded_minor >= order.total_minor else OrderStatus.PARTIALLY_REFUNDED
-            await orders.transition(session, runtime, order, target, actor=actor, kind="user" if actor else "system", note=f"refund {refund.id}: {refund.amount_minor}")
+            await orders.transition(session, runtime, order, target, actor=actor, kind="user" if actor else "system", note=f"refund {refund.id}: {Money(refund.amount_minor, order.currency)}")
             restock = set(refund.restock_line_ids or ())
             if restock:
                 for hold in await orders.holds_of(session, order.id):

@@ -249,6 +249,44 @@ async def add_click(runtime, link_code, visitor, at):
         await s.commit()
 
 
+async def test_the_same_link_asked_for_twice_is_one_link(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    """A double POST (or a retried request) answers 200 with the link made by the first
+    (201); two at once still make one: the collaboration's row is locked until the first
+    commits (on SQLite the second writer waits anyway)."""
+    from core.auth.permissions import Actor
+    from core.campaigns.attribution import create_link
+
+    tea = await zc_make_product("tea", price=4_900, stock=5)
+    creator, seeded = await creator_and_collab(zc_make_user, zc_runtime, [tea])
+    auth = await api_token(zc_client, creator.email)
+    body = {"collaboration_id": seeded.collaboration_id, "target": "product", "product_id": tea.product_id}
+    first = await zc_client.post("/api/v1/links", json=body, headers=auth)
+    assert first.status_code == 201, first.text
+    await click(zc_client, first.json()["code"], str(uuid.uuid4()))
+    again = await zc_client.post("/api/v1/links", json=body, headers=auth)
+    assert again.status_code == 200, again.text
+    assert again.json() == {**first.json(), "clicks": 1}
+    other = await zc_client.post("/api/v1/links", json={**body, "target": "note", "note_ref": "n-1"}, headers=auth)
+    assert other.status_code == 201 and other.json()["code"] != first.json()["code"]
+    assert len(await rows(zc_runtime, TrackedLink)) == 2
+
+    actor = Actor(user_id=creator.id, email=creator.email, display_name="c", locale="en", roles=frozenset({"creator"}))
+
+    async def make() -> str:
+        async with zc_runtime.db.session() as s:
+            link = await create_link(s, actor, collaboration_id=seeded.collaboration_id, target="note", note_ref="n-2")
+            await s.commit()
+            return link.code
+
+    async with zc_runtime.db.session() as s:
+        first = await create_link(s, actor, collaboration_id=seeded.collaboration_id, target="note", note_ref="n-2")
+        second = asyncio.create_task(make())  # the same request, while the first is not committed yet
+        await asyncio.sleep(0.3)
+        assert not second.done()  # it waits for the first (without the lock it would make its own link)
+        await s.commit()
+    assert await second == first.code and len(await rows(zc_runtime, TrackedLink, TrackedLink.note_ref == "n-2")) == 1
+
+
 async def two_links(zc_client, zc_runtime, zc_make_user, variant, **campaign):
     a, seeded = await creator_and_collab(zc_make_user, zc_runtime, [variant], **campaign)
     b = await zc_make_user(roles=("creator",))

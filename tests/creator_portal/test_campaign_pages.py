@@ -5,6 +5,7 @@ report. Another brand's staff get 404 for every id; bad input keeps what was typ
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -201,6 +202,8 @@ async def test_a_brand_runs_a_campaign_through_the_pages(zc_client, zc_runtime, 
     for label in ("Applied", "Accepted", "Sample shipped", "Sample delivered", "Content submitted", "Changes requested", "Approved"):
         assert label in timeline
     assert "Please show the texture" in timeline and "SF1234567890" in timeline
+    actors = set(re.findall(r'data-testid="actor">([^<]*)<', timeline))  # who, in words: not "creator" / "brand"
+    assert {"Creator", "Brand"} <= actors <= {"Creator", "Brand", "Automatic"}, actors
 
     # the campaign's life: complete waits for running collaborations
     closed = await post_form(zc_client, f"{page_url}/close")
@@ -238,6 +241,33 @@ async def test_an_external_url_needs_the_brands_disclosure_confirmation(zc_clien
     assert await status_of(zc_runtime, cid) == "content_submitted"
     confirmed = await post_form(zc_client, f"{act}/approve", {"disclosure_confirmed": "1", "back": "detail"})
     assert confirmed.status_code == 303 and await status_of(zc_runtime, cid) == "approved"
+
+
+async def test_a_submitted_note_shows_by_its_title_or_as_note_n(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    """The board card and the collaboration page name a note by its title, linked, as
+    `resolve_content` tells; a note no plugin knows is "note {ref}", not its bare id."""
+    from sqlalchemy import update
+
+    owner = await zc_make_user(brand=("glow-lab", "owner"))
+    variant = await zc_make_product("glow-lab", stock=5)
+    campaign_id = await opened_by_service(zc_runtime, owner, "glow-lab", variant, samples=2)
+    known, unknown = [await as_creator(zc_runtime, zc_make_user, h) for h in ("mia.skin", "leo.style")]
+    NOTES["n-1001"] = ContentInfo(url="https://example.com/notes/n-1001", author_user_id=known.id, title=f"我的晚间修护 {XSS}", sponsored_label=True)
+    cids = {}
+    for user, ref in ((known, "n-1001"), (unknown, "n-404")):
+        cids[ref] = await apply(zc_runtime, user, campaign_id)
+        async with zc_runtime.db.session() as s:
+            await s.execute(update(Collaboration).where(Collaboration.id == cids[ref]).values(status="content_submitted", content_kind="note", content_ref=ref))
+            await s.commit()
+    await portal_login(zc_client, owner.email)
+    base = f"/creator/brands/glow-lab/campaigns/{campaign_id}"
+    board = await zc_client.get(f"{base}/board")
+    for page in (board.text, (await zc_client.get(f"{base}/collaborations/{cids['n-1001']}")).text):
+        card = page.split(f'data-testid="collab-{cids["n-1001"]}"')[1].split("</article>")[0]
+        assert '<a href="https://example.com/notes/n-1001"' in card and "我的晚间修护 &lt;script&gt;" in card and XSS not in page
+    for page in (board.text, (await zc_client.get(f"{base}/collaborations/{cids['n-404']}")).text):
+        card = page.split(f'data-testid="collab-{cids["n-404"]}"')[1].split("</article>")[0]
+        assert '<span data-testid="content-title">note n-404</span>' in card and "Note not found" in card
 
 
 # ---------------------------------------------------------------- who may see what
@@ -325,3 +355,26 @@ async def test_the_board_costs_the_same_statements_for_one_and_for_eight_collabo
     page = await zc_client.get(board_url)
     assert page.text.count('class="collab-card') == 8
     assert await cost() == one
+
+
+async def test_the_wizard_fields_fit_at_1280_and_390_pixels(zc_client, zc_make_user, zc_make_product):
+    """The commission select was cut at 1280 px (five equal columns) and the sample
+    variant at 390 px. Measured in Chromium (every select as wide as its longest choice,
+    nothing past the viewport): these rules are what makes them fit; the browser
+    journeys look at the page itself."""
+    from pathlib import Path
+
+    import creator_portal
+
+    owner = await zc_make_user(brand=("glow-lab", "owner"))
+    await zc_make_product("glow-lab", stock=5)
+    await portal_login(zc_client, owner.email)
+    page = await zc_client.get("/creator/brands/glow-lab/campaigns/new")
+    assert page.status_code == 200 and '<link rel="stylesheet" href="/creator/static/campaigns.css">' in page.text
+    assert re.search(r'<div class="terms">\s*<label>Commission\s*<select name="p\d+_kind"', page.text)  # the select the rule widens
+    css = (Path(creator_portal.__file__).parent / "static" / "campaigns.css").read_text()
+    rules = dict(re.findall(r"^([^{}/@\s][^{}\n]*)\{([^}]*)\}", css, re.MULTILINE))
+    assert "grid-column:span 2" in rules[".terms label:first-child"]  # the kind: two of the terms' columns
+    assert "min-width:0" in rules[".seed-row select"] and "width:100%" in rules[".seed-row select"]
+    assert "min-width:0" in rules[".wizard-step"]  # a fieldset is as wide as its content otherwise
+    assert "@media(max-width:560px){.seed-sample{grid-template-columns:1fr}}" in css  # the variant gets the row on a phone

@@ -8,7 +8,7 @@ import io
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.auth.service import load_actor
 from core.catalog.models import Product, ProductMedia, Variant
@@ -16,7 +16,7 @@ from core.inventory import service as inventory
 from core.orders import cart as carts
 from core.orders import checkout as checkouts
 from core.orders import refunds
-from core.orders.models import Order, OrderStatus, Refund
+from core.orders.models import Order, OrderStatus, OrderTransition, Refund
 from core.payments import service as payments
 from core.testing import ADDRESS, html_login
 
@@ -211,6 +211,27 @@ async def test_brand_owner_fulfils_refunds_and_decides_requests(zc_client, zc_ru
         assert (await s.get(Order, order.id)).refunded_minor == 8900 + 1500
     again = await post_form(zc_client, f"{base}/{order.id}/refunds/{second.id}/reject", {"note": "again"})
     assert again.status_code == 409
+
+    # the history says who moved the order in words, and a refund in money: also a memo
+    # stored before the refund service wrote money ("refund 7: 1500", in minor units)
+    async with zc_runtime.db.session() as s:
+        memo = OrderTransition.note.like(f"refund {first.id}:%")
+        stored = (await s.execute(select(OrderTransition.note).where(OrderTransition.order_id == order.id, memo))).scalar_one()
+        assert stored == f"refund {first.id}: ¥15.00"  # readable in the API and any other surface too
+        await s.execute(update(OrderTransition).where(OrderTransition.order_id == order.id, memo).values(note=f"refund {first.id}: 1500"))
+        await s.commit()
+
+    def history(html: str) -> str:
+        return html.split('data-testid="history"')[1].split("</section>")[0]
+
+    shown = history((await zc_client.get(f"{base}/{order.id}")).text)
+    actors = re.findall(r'data-testid="actor">([^<]*)<', shown)
+    assert actors == ["Shopper", "Payment provider", "Staff", "Staff", "Staff"], actors
+    memos = re.findall(r'data-testid="memo">([^<]*)<', shown)
+    assert memos == ["Refund of ¥89.00", "Refund of ¥15.00"], memos
+    zc_client.cookies.set("zc_lang", "zh-CN")
+    shown = history((await zc_client.get(f"{base}/{order.id}")).text)
+    assert "买家" in shown and "支付渠道" in shown and "退款 ¥15.00" in shown and "Staff" not in shown
 
 
 async def test_brand_cancels_a_paid_order(zc_client, zc_runtime, zc_make_user, zc_make_product):

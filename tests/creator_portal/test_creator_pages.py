@@ -248,7 +248,10 @@ async def test_submit_content_by_picking_one_of_my_notes(zc_client, zc_runtime, 
     assert (row.status, row.content_kind, row.content_ref, row.on_time) == ("content_submitted", "note", str(mine), True)
     page = await zc_client.get(f"{ME}/collaborations/{cid}")
     assert part(page.text, "collab-status") == "Content submitted" and 'data-testid="note-picker"' not in page.text
-    assert f'href="/notes/{mine}"' in page.text
+    content = part(page.text, "content")  # the note by its title (the plugin's `resolve_content`), linked
+    assert re.search(rf'<a href="[^"]*/notes/{mine}"[^>]*>我的晚间修护</a>', content) and f"note {mine}" not in content
+    timeline = page.text.split('data-testid="timeline"')[1].split("</ol>")[0]  # the submission by its title, not the bare id
+    assert '<small class="muted c-note">我的晚间修护</small>' in timeline, timeline
 
 
 async def test_changes_requested_and_a_passed_deadline_show_on_the_page(zc_client, zc_runtime, zc_make_user, zc_make_product):
@@ -289,6 +292,9 @@ async def test_without_the_notes_plugin_content_is_a_url(zc_client, zc_runtime, 
     assert (row.status, row.content_kind, row.content_ref) == ("content_submitted", "url", "https://www.xiaohongshu.com/explore/abc")
     links = await zc_client.get(f"{ME}/links")  # the note option is gone from the link form too
     assert links.status_code == 200 and 'value="note:' not in links.text
+    submitted = await collaboration(zc_runtime, await campaign(zc_runtime, variant, title="Note one"), mia, "content_submitted", content_kind="note", content_ref="7")
+    page = await zc_client.get(f"{ME}/collaborations/{submitted}")  # a note submitted while the plugin was on: "note 7", no dead link
+    assert page.status_code == 200 and part(page.text, "content").strip() == '<span data-testid="content-title">note 7</span>'
 
 
 async def test_sample_arrives_and_approved_content_goes_live(zc_client, zc_runtime, zc_make_user, zc_make_product):
@@ -519,3 +525,50 @@ async def test_every_string_has_a_chinese_translation(zc_runtime):
     missing = sorted(s for s in used if s not in zc_runtime.translations["zh-CN"])
     assert not missing, missing
     assert set(portal.TRANSLATIONS["zh-CN"]) <= set(zc_runtime.translations["zh-CN"])
+
+
+# ---------------------------------------------------------------- the pages' shared ending
+
+
+async def test_a_change_commits_and_redirects_or_shows_the_page_again():
+    """`creator_portal.changes.attempt`, the one ending every form of the campaign, creator
+    and discovery pages shares: commit + 303 with the notice, or roll back and show the
+    same page with the service's message and status; a NotFound stays the 404 page."""
+    from pathlib import Path
+
+    import creator_portal
+    from core.errors import Conflict, NotFound
+    from creator_portal.changes import attempt
+
+    class Session:
+        def __init__(self) -> None:
+            self.done: list[str] = []
+
+        async def commit(self) -> None:
+            self.done.append("commit")
+
+        async def rollback(self) -> None:
+            self.done.append("rollback")
+
+    async def page(**shown: Any) -> dict[str, Any]:
+        return shown
+
+    async def made() -> int:
+        return 7
+
+    async def refused() -> None:
+        raise Conflict("this campaign is closed")
+
+    async def missing() -> None:
+        raise NotFound("no such handle")
+
+    s = Session()
+    out = await attempt(s, made, lambda n: f"/creator/me/collaborations/{n}?notice=x", page)
+    assert (out.status_code, out.url, s.done) == (303, "/creator/me/collaborations/7?notice=x", ["commit"])
+    s = Session()
+    assert await attempt(s, refused, "/x", page) == {"error": "this campaign is closed", "status_code": 409} and s.done == ["rollback"]
+    with pytest.raises(NotFound):
+        await attempt(Session(), missing, "/x", page)
+    assert await attempt(Session(), missing, "/x", page, not_found_refuses=True) == {"error": "no such handle", "status_code": 404}
+    for name in ("campaigns.py", "creator.py", "discovery.py"):  # none ends a change by hand any more
+        assert "session.rollback()" not in (Path(creator_portal.__file__).parent / name).read_text(), name

@@ -282,3 +282,14 @@ async def test_lists_are_paged_and_keep_the_other_choices(zc_client, monkeypatch
     assert 'data-testid="commissions-next"' not in last and 'data-testid="statement-next"' not in last
     assert 'href="?status=&amp;currency=CNY&amp;page=1&amp;spage=3#commissions"' in last  # back, keeping the statement page
     assert (await zc_client.get(base, params={"page": 0})).status_code == 400
+
+
+def test_rates_are_written_by_the_core_rule():
+    """The portal's "12.5%" is the core's `ppm_to_percent` with the sign (it had its own
+    copy once, which wrote -2.5% as "-3.5%"): one rule for the API and every page."""
+    from core.campaigns.campaigns import ppm_to_percent
+    from creator_portal.money import percent_text
+
+    for ppm in (0, 1, 120_000, 125_000, 1_000_000, 123_456, -25_000):
+        assert percent_text(ppm) == f"{ppm_to_percent(ppm)}%"
+    assert (percent_text(125_000), percent_text(-25_000), percent_text(1)) == ("12.5%", "-2.5%", "0.0001%")
