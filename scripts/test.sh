@@ -23,6 +23,7 @@ ensure_apt \
     'postgresql=/usr/lib/postgresql/*/bin/pg_ctl' \
     redis-server=redis-server \
     chromium=chromium \
+    fonts-noto-cjk \
     wrk=wrk
 command -v redis-cli >/dev/null 2>&1 || ensure_apt redis-tools=redis-cli
 ensure_venv
