@@ -8,22 +8,22 @@
    it as the note is live already. The card moves through the board's columns;
 2. Mia makes a tracked link; a shopper (a third browser) follows it and buys; the brand
    ships the order; after the holding period the commission is payable on Mia's earnings
-   page; a payout run (`zhongcao payouts run`) pays it; the shopper asks for a refund, the
-   brand approves it, and the earnings page shows the clawback.
+   page; platform staff (staff@demo, a fourth browser) run payouts on their page, which
+   pays it; the shopper asks for a refund, the brand approves it, and the earnings page
+   shows the clawback.
 
 The demo runs with the commission holding period overridden to 0 days
 (ZHONGCAO_COMMISSION_HOLD_DAYS, the project's time-travel setting) and a 1 s tick, so the
 periodic approval job makes a shipped order's commission payable at once instead of 30
-days later. Each step's screenshot goes to the `shot` fixture's folder (conftest.ARTIFACTS).
+days later, and with no payout minimum (ZHONGCAO_PAYOUT_MINIMUM_MAJOR=0), so one sale is
+paid. Each step's screenshot goes to the `shot` fixture's folder (conftest.ARTIFACTS).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sqlite3
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ZHONGCAO, running_demo
+from tests.browser.conftest import running_demo
 from tests.browser.test_journeys_browser import sign_up
 from tests.browser.test_purchase_browser import BRAND_OWNER, expect, login
 
@@ -41,6 +41,7 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"viewport": {"width": 1280, "height": 800}, "locale": "en-US"}
 BRAND = "camellia-skin"
 MIA = "creator@demo.zhongcao.dev"
+STAFF = "staff@demo.zhongcao.dev"
 MIA_HANDLE = "mia.skin"
 MIA_NOTE = "山茶花修护霜两周记录"  # one of Mia's published notes, labelled sponsored (plugins/notes/demo.py)
 DEMO_CAMPAIGN = "山茶花修护霜 种草计划"  # the demo's open campaign Mia is in (published): her links live there
@@ -62,7 +63,8 @@ def demo_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def demo_url(demo_var: Path) -> Iterator[str]:
     """The demo, its commissions payable as soon as the order ships (overrides conftest's)."""
-    with running_demo(demo_var, {"ZHONGCAO_COMMISSION_HOLD_DAYS": "0", "ZHONGCAO_TICK_SECONDS": "1"}) as base:
+    settings = {"ZHONGCAO_COMMISSION_HOLD_DAYS": "0", "ZHONGCAO_TICK_SECONDS": "1", "ZHONGCAO_PAYOUT_MINIMUM_MAJOR": "0"}
+    with running_demo(demo_var, settings) as base:
         yield base
 
 
@@ -295,19 +297,6 @@ def net_of(row) -> Any:
     return row.locator("td.num strong")
 
 
-def run_payouts(demo_var: Path) -> str:
-    """`zhongcao payouts run` against the demo's database (platform staff's tool: there is
-    no staff page for payout runs). The minimum is lowered so one sale is paid."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGCAO_")}
-    env.update({"ZHONGCAO_VAR_DIR": str(demo_var), "ZHONGCAO_PAYOUT_MINIMUM_MAJOR": "0"})
-    done = subprocess.run(
-        [str(ZHONGCAO), "payouts", "run", "--currency", "CNY", "--key", f"browser-{uuid.uuid4().hex[:8]}"],
-        env=env, cwd=demo_var, capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
 def test_sale_through_a_link_is_approved_paid_and_clawed_back(new_page, shot, demo_var) -> None:
     shot = fitting(shot)
     # Mia makes a tracked link to her demo campaign (it leads to its first product)
@@ -388,10 +377,19 @@ def test_sale_through_a_link_is_approved_paid_and_clawed_back(new_page, shot, de
     expect()(net_of(commission_row(mia, commission_id))).to_have_text(net)
     shot(mia, "earnings-approved", full_page=True)
 
-    # a payout run pays it. # no page yet: payout runs are platform staff's, through the API
-    # or the CLI only (docs/payouts.md); the CLI is what staff run
-    printed = run_payouts(demo_var)
-    assert re.search(rf"@{re.escape(MIA_HANDLE)} via sandbox: paid gross ", printed), printed
+    # platform staff run the CNY payouts on their page, which pays it
+    staff = new_page(**DESKTOP)
+    portal_login(staff, STAFF)
+    staff.goto("/creator/staff/payouts")
+    run = staff.get_by_test_id("run-form")
+    run.get_by_test_id("run-currency").select_option("CNY")
+    run.get_by_test_id("run-key").fill(f"browser-{uuid.uuid4().hex[:8]}")
+    shot(staff, "staff-run-payouts")
+    run.get_by_test_id("run-submit").click()
+    expect()(staff.get_by_test_id("run-notice")).to_contain_text("Paid")
+    paid = staff.get_by_test_id("payout-row").filter(has_text=f"@{MIA_HANDLE}")
+    expect()(paid.get_by_test_id("payout-status")).to_have_text("Paid out")
+    shot(staff, "staff-payout-run", full_page=True)
     mia.reload()
     row = commission_row(mia, commission_id)
     expect()(row).to_contain_text("Paid out")
