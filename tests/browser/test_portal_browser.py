@@ -1,7 +1,7 @@
 """The creator portal's journeys (issue 8) in a real browser, on the demo:
 
 1. the brand (brand@demo, Camellia Skin) creates a campaign in the wizard with samples of
-   a lip balm, publishes it (the samples go into a stock pool), finds Mia through the
+   a lip balm, publishes it (the samples go into a stock pool, shown on the Stock page), finds Mia through the
    discovery filters and invites her from her page; Mia (creator@demo, a second browser)
    accepts with her address; the brand ships the sample; Mia says it arrived and submits
    one of her notes; the brand approves it (the sponsored label checked), which publishes
@@ -183,6 +183,14 @@ def test_brand_seeds_a_campaign_and_the_creator_delivers(new_page, shot) -> None
     shot(brand, "published")
     assert sample_available(brand) == stock_before - SAMPLES, "publishing moves the samples out of stock for sale"
     shot(brand, "product-stock")
+    # the stock page: the samples sit in the campaign's own pool, which only completing the campaign releases
+    brand.get_by_test_id("brand-stock-tab").click()
+    pool = brand.get_by_test_id("pool-table").locator("tbody tr", has=brand.get_by_test_id("pool-campaign").filter(has_text=title))
+    expect()(pool).to_have_count(1)
+    expect()(pool).to_contain_text(SAMPLE_SKU)
+    expect()(pool.locator("td.num").first).to_have_text(str(SAMPLES))
+    expect()(pool).to_contain_text("Released when the campaign completes")
+    shot(brand, "stock-pool", full_page=True)
 
     # discovery: beauty creators with 10k to 100k followers
     brand.get_by_test_id("brand-creators-tab").click()
