@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
 from dramatiq.middleware import TimeLimit, default_middleware
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
 
 log = logging.getLogger("zhongcao.jobs")
+LATER_QUEUE = "later"  # jobs sent for later with `Jobs.send_later`
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,24 @@ def make_broker(redis_url: str | None, namespace: str) -> dramatiq.Broker:
     if redis_url:
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=redis_url, namespace=namespace)
-    broker = StubBroker(middleware=[m() for m in default_middleware if m is not TimeLimit] + [_PROCESS_TIME_LIMIT])
-    broker.emit_after("process_boot")
+        broker: dramatiq.Broker = RedisBroker(url=redis_url, namespace=namespace)
+    else:
+        broker = StubBroker(middleware=[m() for m in default_middleware if m is not TimeLimit] + [_PROCESS_TIME_LIMIT])
+        broker.emit_after("process_boot")
+    broker.declare_queue(LATER_QUEUE)  # every worker consumes it, whenever its jobs are registered
     return broker
+
+
+def _join_worker(worker: dramatiq.Worker) -> None:
+    """`Worker.join` without the consumers of `LATER_QUEUE`, whose delayed messages wait
+    in the worker's memory until they are due (dramatiq's own loop, otherwise)."""
+    consumers = [c for name, c in worker.consumers.items() if name not in (LATER_QUEUE, dq_name(LATER_QUEUE))]
+    while True:
+        for consumer in consumers:
+            consumer.delay_queue.join()
+        worker.work_queue.join()
+        if not any(c.delay_queue.unfinished_tasks for c in consumers) and not worker.work_queue.unfinished_tasks:
+            return
 
 
 class Jobs:
@@ -143,6 +159,16 @@ class Jobs:
         """Enqueue a job. Call it only after the database commit that the job relies on."""
         return self.actors[name].send(*args, **kwargs)
 
+    def send_later(self, name: str, delay_s: float, *args: Any) -> dramatiq.Message:
+        """Enqueue a job to run `delay_s` seconds from now (a team's expiry). The job must be
+        registered on `LATER_QUEUE` (tests' `join` does not wait for it). A delayed message
+        can be lost with its broker (the in-process one, on a restart), so a periodic sweep
+        must catch up with whatever it missed."""
+        actor = self.actors[name]
+        if actor.queue_name != LATER_QUEUE:
+            raise ValueError(f"job {name!r} is sent for later: register it with queue={LATER_QUEUE!r}")
+        return actor.send_with_options(args=args, delay=max(0, int(delay_s * 1000)))
+
     def worker_loop(self) -> LoopThread:
         with self._loop_lock:
             if self._loop is None:
@@ -157,12 +183,15 @@ class Jobs:
         return self._worker
 
     def join(self, timeout_s: float = 30.0) -> None:
-        """Wait until every queued job has run (in-process broker only; used by tests and the demo)."""
+        """Wait until every queued job has run (in-process broker only; used by tests and
+        the demo). Jobs sent for later (`send_later`) are not waited for."""
         if isinstance(self.broker, StubBroker):
             for queue in list(self.broker.queues):
+                if queue in (LATER_QUEUE, dq_name(LATER_QUEUE)):
+                    continue  # jobs sent for later: a team's expiry a day away
                 self.broker.join(queue, timeout=int(timeout_s * 1000))
             if self._worker:
-                self._worker.join()
+                _join_worker(self._worker)
 
     def stop(self) -> None:
         if self._worker is not None:

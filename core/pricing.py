@@ -56,6 +56,8 @@ class PricingCart(msgspec.Struct, frozen=True, kw_only=True):
     lines: list[PricingLine]
     region: str | None = None
     codes: tuple[str, ...] = ()  # creator discount codes the shopper applied (upper case)
+    cart_id: int | None = None  # the cart being priced or checked out (None for a bare quote)
+    cart_kind: str = "shop"  # "shop", or the kind of a plugin's one-off cart (core.orders.cart.new_cart)
 
 
 @dataclass
@@ -255,12 +257,13 @@ async def quote(session: AsyncSession, runtime: Runtime, *, currency: str, user_
 
 async def price_lines(
     session: AsyncSession, runtime: Runtime, *, currency: str, user_id: int | None, lines: list[LineQuote], brands: dict[int, BrandInfo], region: str | None = None,
-    codes: tuple[str, ...] = (),
+    codes: tuple[str, ...] = (), cart_id: int | None = None, cart_kind: str = "shop",
 ) -> Quote:
     """Adjustments, shipping and tax for lines loaded by `load_lines`/`load_cart` (which
-    also give `brands`). `codes`: the cart's creator codes, passed to the hook."""
+    also give `brands`). `codes`: the cart's creator codes, passed to the hook, with the
+    cart's id and kind (a plugin prices its own one-off carts)."""
     cart = PricingCart(
-        currency=currency, user_id=user_id, region=region, codes=codes,
+        currency=currency, user_id=user_id, region=region, codes=codes, cart_id=cart_id, cart_kind=cart_kind,
         lines=[PricingLine(variant_id=ln.variant_id, product_id=ln.product_id, brand_id=ln.brand_id, sku=ln.sku, quantity=ln.quantity, unit_price_minor=ln.unit_price_minor) for ln in lines],
     )
     proposals: list[tuple[Adjustment, str]] = []

@@ -393,6 +393,8 @@ class CommercePages(Controller):
             found = await checkouts.get_checkout(session, token, actor)
             if found.status == CheckoutStatus.PAID:  # also after a double submit: the first one paid
                 return Redirect(f"/checkout/{token}/done", status_code=303)
+            if found.return_path and (found.status != CheckoutStatus.OPEN or await payments.is_authorized(session, found.id)):
+                return Redirect(found.return_path, status_code=303)  # a plugin's purchase (a team's): its page tells what comes next
             out = await checkout_out(session, found)
             brands = await brand_names(session, {o.brand_id for o in out.orders})
         return await render(
@@ -415,7 +417,7 @@ class CommercePages(Controller):
             return await self._payment_page(request, runtime, token, actor, error=exc.detail, status_code=exc.status_code)
         if payment.status == PaymentStatus.REQUIRES_ACTION:  # 3-D Secure: the bank wants the shopper first
             return Redirect(f"/checkout/{token}/authenticate", status_code=303)
-        return Redirect(f"/checkout/{token}/done", status_code=303)
+        return Redirect(f"/checkout/{token}/done", status_code=303)  # authorized only (a team purchase): the payment page sends it on
 
     @get("/checkout/{token:str}/authenticate")
     async def authenticate(self, request: Request, token: str, runtime: Runtime, actor: Actor | None) -> Any:
@@ -447,11 +449,13 @@ class CommercePages(Controller):
     @post("/checkout/{token:str}/cancel")
     async def cancel(self, request: Request, token: str, runtime: Runtime, actor: Actor | None) -> Any:
         try:
-            await checkouts.cancel_checkout(runtime, token, actor)
+            cancelled = await checkouts.cancel_checkout(runtime, token, actor)
         except NotFound:
             raise
         except DomainError as exc:  # paid meanwhile
             return await self._payment_page(request, runtime, token, actor, error=exc.detail, status_code=exc.status_code)
+        if cancelled.return_path:  # a plugin's purchase: back to its page
+            return Redirect(notice_url(cancelled.return_path, "Payment cancelled."), status_code=303)
         return Redirect(notice_url("/cart", "Checkout cancelled: the items are back in your cart."), status_code=303)
 
     @get("/checkout/{token:str}/done")

@@ -51,6 +51,7 @@ TRANSLATIONS = {
         "Estimated for delivery in {region}": "按配送至 {region} 预估",
         "Check out": "去结算",
         "Checkout cancelled: the items are back in your cart.": "已取消付款，商品已放回购物车。",
+        "Payment cancelled.": "已取消付款。",
         # checkout
         "Checkout": "结算",
         "Checkout steps": "结算步骤",

@@ -16,7 +16,7 @@ from core.auth.permissions import Actor
 from core.db import dialect_insert, utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import validate_currency
-from core.orders.models import MAX_LINE_QUANTITY, Cart, CartLine, CartStatus
+from core.orders.models import CART_KIND_SHOP, MAX_LINE_QUANTITY, Cart, CartLine, CartStatus
 from core.pricing import Quote, load_cart, load_lines, price_lines
 
 if TYPE_CHECKING:
@@ -36,12 +36,14 @@ def check_quantity(quantity: object, *, allow_zero: bool = False) -> int:
     return quantity
 
 
-async def new_cart(session: AsyncSession, *, user_id: int | None, currency: str = DEFAULT_CURRENCY) -> Cart:
+async def new_cart(session: AsyncSession, *, user_id: int | None, currency: str = DEFAULT_CURRENCY, kind: str = CART_KIND_SHOP) -> Cart:
+    """A cart; `kind` other than "shop" makes a plugin's one-off cart (a team purchase):
+    the plugin prices and checks it out itself, and it is never the shopper's cart."""
     try:
         currency = validate_currency(currency)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
-    cart = Cart(token=str(uuid.uuid4()), user_id=user_id, currency=currency, status=CartStatus.OPEN)
+    cart = Cart(token=str(uuid.uuid4()), user_id=user_id, currency=currency, status=CartStatus.OPEN, kind=kind)
     session.add(cart)
     await session.flush()
     return cart
@@ -60,6 +62,8 @@ async def find_cart(session: AsyncSession, token: str | None, actor: Actor | Non
             return None
         # a merged or paid cart is history: its token finds nothing
         cart = (await session.execute(_cart_by_token(), {"token": token})).scalar_one_or_none()
+        if cart is not None and cart.kind != CART_KIND_SHOP:
+            return None  # a plugin's one-off cart: only its plugin handles it
         if cart is not None and (cart.user_id is None or (actor is not None and cart.user_id == actor.user_id)):
             return cart
         if cart is not None and cart.user_id is not None:
@@ -67,7 +71,10 @@ async def find_cart(session: AsyncSession, token: str | None, actor: Actor | Non
     if actor is not None:
         return (
             await session.execute(
-                select(Cart).where(Cart.user_id == actor.user_id, Cart.status.in_((CartStatus.OPEN, CartStatus.CHECKING_OUT))).order_by(Cart.id.desc()).limit(1)
+                select(Cart)
+                .where(Cart.user_id == actor.user_id, Cart.kind == CART_KIND_SHOP, Cart.status.in_((CartStatus.OPEN, CartStatus.CHECKING_OUT)))
+                .order_by(Cart.id.desc())
+                .limit(1)
             )
         ).scalar_one_or_none()
     return None
@@ -131,7 +138,9 @@ async def price_cart(session: AsyncSession, runtime: Runtime, cart: Cart, *, reg
     """Current prices for the cart; lines that stopped being sellable are dropped from the
     quote and reported by `unavailable_lines`, so a stale cart still renders."""
     lines, brands = await load_cart(session, cart.id, cart.currency, strict=False)  # the sellable lines and their brands, one query
-    return await price_lines(session, runtime, currency=cart.currency, user_id=cart.user_id, lines=lines, brands=brands, region=region, codes=cart_codes(cart))
+    return await price_lines(
+        session, runtime, currency=cart.currency, user_id=cart.user_id, lines=lines, brands=brands, region=region, codes=cart_codes(cart), cart_id=cart.id, cart_kind=cart.kind
+    )
 
 
 def cart_codes(cart: Cart) -> tuple[str, ...]:
@@ -162,7 +171,7 @@ async def merge_guest_cart(session: AsyncSession, guest_token: str | None, actor
     if guest is None or guest.user_id is not None or guest.status != CartStatus.OPEN:
         return None
     mine = (
-        await session.execute(select(Cart).where(Cart.user_id == actor.user_id, Cart.status == CartStatus.OPEN).order_by(Cart.id.desc()).limit(1))
+        await session.execute(select(Cart).where(Cart.user_id == actor.user_id, Cart.kind == CART_KIND_SHOP, Cart.status == CartStatus.OPEN).order_by(Cart.id.desc()).limit(1))
     ).scalar_one_or_none()
     if mine is None:
         guest.user_id = actor.user_id  # adopt it

@@ -27,6 +27,8 @@ from core.orders.models import Cart, CartStatus, Checkout, CheckoutStatus, Order
 from core.pricing import load_cart, price_lines, validate
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from core.runtime import Runtime
@@ -74,8 +76,20 @@ async def open_checkout_of(session: AsyncSession, cart_id: int) -> Checkout | No
 
 
 async def start_checkout(
-    session: AsyncSession, runtime: Runtime, cart: Cart, actor: Actor | None, *, email: str | None, address: dict[str, Any], hold_minutes: int = inventory.HOLD_MINUTES
+    session: AsyncSession, runtime: Runtime, cart: Cart, actor: Actor | None, *, email: str | None, address: dict[str, Any], hold_minutes: int = inventory.HOLD_MINUTES,
+    capture_method: str = "automatic", pools: Mapping[int, int] | None = None, return_path: str | None = None,
 ) -> Checkout:
+    """Price the cart, write its orders (one per brand) and hold their stock.
+
+    Plugins selling from their own stock pools and capturing later (a team purchase)
+    pass `pools` (variant id -> pool id: those lines are held from the pool, the rest
+    from general stock) and `capture_method="manual"` (the payment is only authorized,
+    whatever the client asks; the plugin captures it or cancels the checkout), and
+    `return_path`, the local page the shopper goes to once authorized or cancelled."""
+    if capture_method not in ("automatic", "manual"):
+        raise ValueError("capture_method is automatic or manual")
+    if return_path is not None and (not return_path.startswith("/") or return_path.startswith("//") or len(return_path) > 200):
+        raise ValueError("return_path is a local path")
     # Claim the cart first: an open cart has no open checkout (a checkout freezes its cart
     # until it closes), so only a failed claim needs to look for one. A second start of
     # the same cart (double click, two tabs) waits for the first here and returns its
@@ -96,13 +110,16 @@ async def start_checkout(
     lines, brands = await load_cart(session, cart.id, cart.currency, strict=True)  # the lines and their catalog rows, one query
     if not lines:
         raise ValidationFailed("the cart is empty")
-    q = await price_lines(session, runtime, currency=cart.currency, user_id=user_id, lines=lines, brands=brands, region=tax_region(address), codes=cart_codes(cart))
+    q = await price_lines(
+        session, runtime, currency=cart.currency, user_id=user_id, lines=lines, brands=brands, region=tax_region(address), codes=cart_codes(cart), cart_id=cart.id, cart_kind=cart.kind
+    )
     await validate(runtime, q, user_id=user_id)
 
     checkout = Checkout(
         cart_id=cart.id, user_id=user_id, token=str(uuid.uuid4()), email=email, currency=q.currency, total_minor=q.total_minor,
         address=address, status=CheckoutStatus.OPEN, expires_at=utcnow() + timedelta(minutes=hold_minutes),
         codes=list(cart.codes or []), visitor_id=cart.visitor_id,  # for attribution at payment
+        capture_method=capture_method, return_path=return_path,
     )
     session.add(checkout)
     await session.flush()
@@ -142,7 +159,13 @@ async def start_checkout(
     await session.flush()  # the events
     # stock last, in variant order: the row locks are held only until the commit that
     # follows, and two checkouts always lock shared variants in the same order
-    await inventory.reserve_lines(session, [(ln["variant_id"], ln["quantity"], line_ids[(ln["order_id"], ln["variant_id"])]) for ln in line_rows], minutes=hold_minutes)
+    pools = pools or {}
+    general = [(ln["variant_id"], ln["quantity"], line_ids[(ln["order_id"], ln["variant_id"])]) for ln in line_rows if ln["variant_id"] not in pools]
+    await inventory.reserve_lines(session, general, minutes=hold_minutes)
+    for ln in sorted((ln for ln in line_rows if ln["variant_id"] in pools), key=lambda ln: ln["variant_id"]):
+        await inventory.reserve(
+            session, variant_id=ln["variant_id"], quantity=ln["quantity"], order_line_id=line_ids[(ln["order_id"], ln["variant_id"])], pool_id=pools[ln["variant_id"]], minutes=hold_minutes
+        )
     return checkout
 
 
@@ -247,6 +270,19 @@ async def _void_payments(runtime: Runtime, payments: list[Any]) -> None:
                 update(Payment).where(Payment.id == payment.id, Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZED))).values(status=PaymentStatus.CANCELLED, updated_at=utcnow()).execution_options(synchronize_session=False)
             )
             await session.commit()
+
+
+async def close_checkout(runtime: Runtime, checkout_id: int) -> bool:
+    """A plugin gives up an unpaid checkout it made (a team that failed): its stock goes
+    back, its orders are cancelled and its authorization is voided at the provider. False
+    if it was not open (paid, expired or cancelled already); safe to repeat."""
+    async with runtime.db.session() as session:
+        checkout = await session.get(Checkout, checkout_id)
+        closed = checkout is not None and await close_unpaid(session, runtime, checkout, to=CheckoutStatus.CANCELLED)
+        payments = await _unfinished_payments(session, checkout_id)  # voided again if an earlier try stopped halfway
+        await session.commit()
+    await _void_payments(runtime, payments)
+    return closed
 
 
 async def cancel_checkout(runtime: Runtime, token: str, actor: Actor | None) -> Checkout:

@@ -18,6 +18,9 @@ class CartStatus:
     MERGED = "merged"  # a guest cart folded into the user's cart at login
 
 
+CART_KIND_SHOP = "shop"
+
+
 class Cart(IdMixin, TimestampMixin, Base):
     __tablename__ = "cart"
 
@@ -29,6 +32,9 @@ class Cart(IdMixin, TimestampMixin, Base):
     # (`zc_vid` cookie): both go to the checkout, for pricing and attribution
     codes: Mapped[list[Any]] = mapped_column(default=list)
     visitor_id: Mapped[str | None] = mapped_column(String(36))
+    # "shop": the shopper's cart. Anything else is a plugin's one-off cart (a team
+    # purchase), bought through its own pages: never found as the shopper's cart
+    kind: Mapped[str] = mapped_column(String(20), default=CART_KIND_SHOP, server_default=CART_KIND_SHOP)
 
 
 class CartLine(IdMixin, Base):
@@ -68,6 +74,12 @@ class Checkout(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     codes: Mapped[list[Any]] = mapped_column(default=list)  # the cart's creator codes, as checked out
     visitor_id: Mapped[str | None] = mapped_column(String(36))  # the cart's visitor id (attribution of link clicks)
+    # "manual": the payment is only authorized and someone captures it later (a team
+    # purchase captures when the team fills); whatever a client asks for
+    capture_method: Mapped[str] = mapped_column(String(10), default="automatic", server_default="automatic")
+    # where the shopper goes once the payment is authorized or the checkout cancelled (a
+    # plugin's page, e.g. the team's); None: the storefront's own pages
+    return_path: Mapped[str | None] = mapped_column(String(200))
 
 
 class OrderStatus:

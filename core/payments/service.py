@@ -29,6 +29,8 @@ from core.payments.models import Payment, PaymentStatus
 from core.payments.providers import PaymentProvider, ProviderError, ProviderIntent
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from core.runtime import Runtime
 
 log = logging.getLogger("zhongcao.payments")
@@ -56,7 +58,8 @@ def provider_for(runtime: Runtime, name: str | None = None) -> PaymentProvider:
 
 
 async def begin_payment(runtime: Runtime, checkout_token: str, actor: Actor | None, *, provider_name: str | None = None, capture_method: str = "automatic") -> tuple[Payment, ProviderIntent]:
-    """Create (or find again) the payment for a checkout, and its provider intent."""
+    """Create (or find again) the payment for a checkout, and its provider intent. A
+    checkout made for manual capture (a team purchase) is only ever authorized."""
     if capture_method not in ("automatic", "manual"):
         raise ValidationFailed("capture_method is automatic or manual")
     provider = provider_for(runtime, provider_name)
@@ -81,7 +84,7 @@ async def begin_payment(runtime: Runtime, checkout_token: str, actor: Actor | No
         if payment is None:
             payment = Payment(
                 checkout_id=checkout.id, provider=provider.name, idempotency_key=f"zc-{uuid.uuid4().hex}", amount_minor=checkout.total_minor,
-                currency=checkout.currency, capture_method=capture_method, status=PaymentStatus.PENDING, test_mode=provider.test_mode,
+                currency=checkout.currency, capture_method="manual" if checkout.capture_method == "manual" else capture_method, status=PaymentStatus.PENDING, test_mode=provider.test_mode,
             )
             session.add(payment)
         await session.commit()
@@ -264,6 +267,12 @@ async def refund_late_payment(runtime: Runtime, payment_id: int) -> None:
             update(Payment).where(Payment.id == payment_id, Payment.refunded_minor == 0).values(refunded_minor=Payment.captured_minor, updated_at=utcnow()).execution_options(synchronize_session=False)
         )
         await session.commit()
+
+
+async def is_authorized(session: AsyncSession, checkout_id: int) -> bool:
+    """Whether the checkout's payment is authorized and waits for capture (manual capture)."""
+    found = await session.execute(select(Payment.id).where(Payment.checkout_id == checkout_id, Payment.status == PaymentStatus.AUTHORIZED).limit(1))
+    return found.first() is not None
 
 
 async def payment_of_checkout(runtime: Runtime, checkout_id: int) -> Payment | None:

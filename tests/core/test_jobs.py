@@ -137,3 +137,24 @@ def test_in_process_brokers_share_one_time_limit_watchdog():
     brokers = [make_broker(None, f"b{i}") for i in range(5)]
     assert sum(isinstance(t, _CtypesTimeoutManager) for t in threading.enumerate()) == before == 1
     assert all(any(type(m).__name__ == "_ProcessTimeLimit" for m in b.middleware) for b in brokers)  # time limits still apply
+
+
+def test_a_job_sent_for_later_waits_in_the_delay_queue_and_join_does_not_wait_for_it(zc_runtime):
+    from core.jobs import LATER_QUEUE
+
+    ran = []
+    zc_runtime.jobs.add(Job(name="test.later", fn=lambda _runtime, n: ran.append(n), queue=LATER_QUEUE))
+    with pytest.raises(ValueError, match="register it with queue"):  # a job on another queue would hold `join` up
+        zc_runtime.jobs.send_later(next(n for n, a in zc_runtime.jobs.actors.items() if a.queue_name != LATER_QUEUE), 60)
+    zc_runtime.jobs.start_worker(threads=1)
+    message = zc_runtime.jobs.send_later("test.later", 3600, 7)
+    assert message.options["eta"] >= int(time.time() * 1000) + 3_590_000
+    started = time.monotonic()
+    zc_runtime.jobs.join(timeout_s=5)  # a day-long delay must not hold the tests (or the demo) up
+    assert time.monotonic() - started < 4
+    assert ran == []
+    soon = zc_runtime.jobs.send_later("test.later", 0.2, 8)
+    deadline = time.monotonic() + 10
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ran == [8] and soon.options["eta"] < message.options["eta"]

@@ -118,3 +118,67 @@ async def test_an_authorized_checkout_cannot_be_paid_a_second_time(zc_runtime, z
     with pytest.raises(Conflict):  # a double submit must not authorize (or charge) twice
         await payments.pay(zc_runtime, token, None, payment_method="4242424242424242")
     assert zc_runtime.payment_providers["sandbox"].ledger() == (0, 0)
+
+
+# ---------------------------------------------------------------- a plugin's own purchase (the group-buy plugin's way in)
+
+
+async def _plugin_checkout(runtime, variant_id: int, *, user_id: int | None = None, pools: dict[int, int] | None = None, return_path: str | None = "/teams/1") -> tuple[int, str]:
+    async with runtime.db.session() as s:
+        cart = await carts.new_cart(s, user_id=user_id, kind="group_buy")
+        await carts.set_line(s, cart, variant_id=variant_id, quantity=1, add=True)
+        checkout = await checkouts.start_checkout(
+            s, runtime, cart, None, email="team@example.com", address=ADDRESS, capture_method="manual", pools=pools, return_path=return_path
+        )
+        await s.commit()
+        return cart.id, checkout.token
+
+
+async def test_a_manual_capture_checkout_is_only_ever_authorized(zc_runtime, zc_make_product):
+    variant = await zc_make_product("team-buy-6", price=1500, stock=2)
+    _cart_id, token = await _plugin_checkout(zc_runtime, variant.id)
+    payment = await payments.pay(zc_runtime, token, None, payment_method="4242424242424242")  # the client asks for nothing special
+    assert payment.status == PaymentStatus.AUTHORIZED and payment.capture_method == "manual"
+    assert zc_runtime.payment_providers["sandbox"].ledger() == (0, 0)
+    async with zc_runtime.db.read_session() as s:
+        checkout = await checkouts.get_checkout(s, token, None)
+        assert (checkout.return_path, await payments.is_authorized(s, checkout.id)) == ("/teams/1", True)
+
+
+async def test_a_plugin_cart_is_never_the_shoppers_cart(zc_runtime, zc_make_product, zc_make_user):
+    variant = await zc_make_product("team-buy-7", price=800, stock=3)
+    user = await zc_make_user()
+    async with zc_runtime.db.session() as s:
+        mine = await carts.new_cart(s, user_id=user.id)
+        team = await carts.new_cart(s, user_id=user.id, kind="group_buy")  # newer than the shopper's own
+        await s.commit()
+    from core.auth.service import load_actor
+
+    async with zc_runtime.db.read_session() as s:
+        actor = await load_actor(s, user.id)
+        assert (await carts.find_cart(s, None, actor)).id == mine.id
+        assert await carts.find_cart(s, team.token, actor) is None  # not by its token either
+
+
+async def test_lines_sold_from_a_pool_are_held_there_and_the_checkout_closes_once(zc_runtime, zc_make_product):
+    from core.catalog.models import Product
+
+    variant = await zc_make_product("team-buy-8", price=600, stock=5)
+    async with zc_runtime.db.session() as s:
+        location = await inventory.ensure_location(s, (await s.get(Product, variant.product_id)).brand_id)
+        pool = await inventory.create_pool(s, name="team-buy-8-teams", variant_id=variant.id, location_id=location.id, quantity=2)
+        await s.commit()
+    _cart_id, token = await _plugin_checkout(zc_runtime, variant.id, pools={variant.id: pool.id})
+    payment = await payments.pay(zc_runtime, token, None, payment_method="4242424242424242")
+    async with zc_runtime.db.read_session() as s:
+        held = await s.get(type(pool), pool.id, populate_existing=True)
+        assert (held.available, held.reserved) == (1, 1)
+        assert (await inventory.snapshot(s, variant.id)).available == 3  # general stock untouched
+        checkout_id = (await checkouts.get_checkout(s, token, None)).id
+    assert await checkouts.close_checkout(zc_runtime, checkout_id) is True
+    assert await checkouts.close_checkout(zc_runtime, checkout_id) is False  # a retried job
+    async with zc_runtime.db.read_session() as s:
+        back = await s.get(type(pool), pool.id, populate_existing=True)
+        assert (back.available, back.reserved) == (2, 0)
+        assert (await s.get(type(payment), payment.id)).status == PaymentStatus.CANCELLED
+    assert (await zc_runtime.payment_providers["sandbox"].retrieve(payment.provider_ref)).status == PaymentStatus.CANCELLED
