@@ -134,7 +134,7 @@ async def injected_cards(
     if position.session_id and position.position:
         rows = (await session.execute(select(SessionCard.kind, SessionCard.ref).where(SessionCard.session_id == position.session_id, SessionCard.kind != "note"))).all()
         seen = {(r.kind, r.ref) for r in rows}
-    for plugin, cards in await runtime.pm.acall_each("feed_candidates", viewer=viewer, cursor=position, limit=limit, runtime=runtime):
+    for plugin, cards in await runtime.pm.acall_each("feed_candidates", viewer=viewer, cursor=position, limit=limit, runtime=runtime, session=session):
         taken = 0
         for card in cards:
             if not isinstance(card, FeedCard) or card.kind == "note" or not card.ref or len(card.ref) > 64 or len(card.kind) > 20:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def feed_candidates(viewer: FeedViewer, cursor: FeedPosition, limit: int, runtime: Any) -> Iterable[FeedCard] | None:
+def feed_candidates(viewer: FeedViewer, cursor: FeedPosition, limit: int, runtime: Any, session: Any) -> Iterable[FeedCard] | None:
     """Cards of your own for a viewer's explore feed (live rooms, group buys).
 
     Called each time the feed ranks a batch of cards into a session (the first page of
@@ -21,5 +21,7 @@ def feed_candidates(viewer: FeedViewer, cursor: FeedPosition, limit: int, runtim
     within your kind, best first; the feed places them among the notes, at most one in
     every `ZHONGCAO_FEED_INJECT_EVERY` slots, never twice in a session. Sync or async.
     Implement it with `@hookimpl(optionalhook=True)`, so your plugin still loads when
-    the feed is disabled.
+    the feed is disabled. `session` is the feed's read-only session: read with it (name
+    it among your arguments) rather than opening another connection while the feed holds
+    one; write nothing with it.
     """

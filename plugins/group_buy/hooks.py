@@ -36,6 +36,87 @@ def register_models() -> tuple[type, ...]:
     return MODELS
 
 
+# ---------------------------------------------------------------- routes, pages and slots
+# api.py: the JSON API (/api/v1/group-buy); pages.py: the shopper's pages (/group-buy) and
+# the storefront's slots; portal.py: brand staff's offers (/creator/group-buy) and the
+# portal's slots. Each page module has TRANSLATIONS, page_context and render_slot.
+
+
+def _page_modules() -> tuple[Any, ...]:
+    from plugins.group_buy import pages, portal
+
+    return (pages, portal)
+
+
+@hookimpl
+def register_routes(surface: str) -> list[Any]:
+    if surface == "api":
+        from plugins.group_buy.api import API_CONTROLLERS
+
+        return list(API_CONTROLLERS)
+    if surface == "storefront":
+        from core.web import static_assets
+        from plugins.group_buy.pages import STOREFRONT_PAGES
+
+        return [*STOREFRONT_PAGES, static_assets("/static", HERE / "static", name="group_buy_static")]
+    if surface == "creator_portal":
+        from plugins.group_buy.portal import PORTAL_PAGES
+
+        return list(PORTAL_PAGES)
+    return []
+
+
+@hookimpl
+def register_templates() -> list[Path]:
+    return [HERE / "templates"]
+
+
+@hookimpl
+def register_translations() -> dict[str, dict[str, str]]:
+    from core.i18n import merge_catalogs
+
+    return merge_catalogs(*(module.TRANSLATIONS for module in _page_modules()))
+
+
+@hookimpl
+async def page_context(template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+    merged: dict[str, Any] = {}
+    for module in _page_modules():
+        extra = await module.page_context(template, context, runtime)
+        if extra:
+            merged.update(extra)
+    return merged or None
+
+
+@hookimpl
+def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    from markupsafe import Markup
+
+    parts = [part for module in _page_modules() if (part := module.render_slot(slot, context))]
+    return Markup("".join(parts)) if parts else None
+
+
+# ---------------------------------------------------------------- demo and feed (demo.py, feed.py)
+
+
+@hookimpl
+async def seed_demo(session: Any, runtime: Runtime) -> None:
+    from plugins.group_buy.demo import seed_demo as seed
+
+    await seed(session, runtime)
+
+
+@hookimpl(optionalhook=True)
+async def feed_candidates(viewer: Any, cursor: Any, limit: int, runtime: Runtime, session: Any) -> list[Any]:
+    """Teams about to fill, as explore-feed cards (the feed plugin's hook), read with the feed's session."""
+    from plugins.group_buy.feed import feed_candidates as candidates
+
+    return await candidates(viewer, cursor, limit, runtime, session)
+
+
+# ---------------------------------------------------------------- events, jobs, money
+
+
 @hookimpl
 def register_event_types() -> dict[str, str]:
     from plugins.group_buy.service import EVENT_TYPES

@@ -24,11 +24,12 @@ between transactions.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.permissions import Actor, require_actor
@@ -96,9 +97,9 @@ class OfferInput:
     auto_complete: Any = False
 
 
-def _whole(value: Any, what: str, lowest: int, highest: int) -> int:
+def _whole(value: Any, what: str, lowest: int, highest: int, field: str | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
-        raise ValidationFailed(f"{what} is a whole number from {lowest} to {highest}", extra={"fields": {what.replace(" ", "_"): "invalid"}})
+        raise ValidationFailed(f"{what} is a whole number from {lowest} to {highest}", extra={"fields": {field or what.replace(" ", "_"): "invalid"}})
     return value
 
 
@@ -123,7 +124,7 @@ async def _checked(session: AsyncSession, runtime: Runtime, brand_id: int, data:
     except ValueError as exc:
         raise ValidationFailed(str(exc), extra={"fields": {"currency": "invalid"}}) from exc
     size = _whole(data.team_size, "team size", MIN_TEAM_SIZE, MAX_TEAM_SIZE)
-    price = _whole(data.team_price_minor, "team price", 1, 10**12)
+    price = _whole(data.team_price_minor, "team price", 1, 10**12, "team_price_minor")
     solo = await solo_price(session, row.id, currency)
     if solo is None:
         raise ValidationFailed(f"this variant has no {currency} price to compare the team price with", extra={"fields": {"currency": "invalid"}})
@@ -236,6 +237,14 @@ async def live_offers_of_variants(session: AsyncSession, variant_ids: list[int],
 
 # ---------------------------------------------------------------- taking a seat
 
+# The seat `_check_out` is checking out in this task: (cart id, member, offer). The
+# pricing hooks (`price_adjustments`, `validate_checkout`) ask `seat_of_cart` about it
+# while the checkout's writing transaction is open; answering from here spares them a
+# second pooled connection. On SQLite that second connection deadlocked under a crowd:
+# every pooled connection waiting for the write lock (BEGIN IMMEDIATE) that the checkout
+# held while it waited for a connection, until busy_timeout gave "database is locked".
+_SEAT_IN_CHECKOUT: ContextVar[tuple[int, TeamMember, GroupOffer] | None] = ContextVar("group_buy_seat_in_checkout", default=None)
+
 
 @dataclass(frozen=True)
 class Seat:
@@ -313,8 +322,8 @@ async def join_team(runtime: Runtime, actor: Actor | None, team_id: Any, *, addr
             raise NotFound("no such team")
         offer = await session.get(GroupOffer, team.offer_id)
         assert offer is not None
-        mine = (await session.execute(select(TeamMember.status, TeamMember.is_leader).where(TeamMember.team_id == team.id, TeamMember.user_id == actor.user_id))).first()
-        if mine is not None:
+        mine = (await session.execute(select(TeamMember.id, TeamMember.status, TeamMember.is_leader).where(TeamMember.team_id == team.id, TeamMember.user_id == actor.user_id))).first()
+        if mine is not None and (mine.is_leader or mine.status != MemberStatus.LEFT):  # one who gave her seat up (unpaid) may take one again
             raise Conflict("this is your own team" if mine.is_leader else "you are in this team already")
         await _sellable(session, offer)
         await _check_per_user(session, offer, actor.user_id)
@@ -328,6 +337,8 @@ async def join_team(runtime: Runtime, actor: Actor | None, team_id: Any, *, addr
             wanted = team.id
             await session.rollback()  # expires `team`: only its id is used below
             raise Conflict(await _why_not(session, wanted, now))
+        if mine is not None:  # her earlier, unpaid seat (its checkout is closed): the new one replaces it
+            await session.execute(delete(TeamMember).where(TeamMember.id == mine.id, TeamMember.status == MemberStatus.LEFT).execution_options(synchronize_session=False))
         member = TeamMember(team_id=team.id, offer_id=offer.id, user_id=actor.user_id, is_leader=False, status=MemberStatus.SEATED, cart_id=await _new_seat_cart(session, offer, actor.user_id))
         try:
             async with session.begin_nested():  # the same shopper twice at once: the unique (team, user) decides
@@ -363,10 +374,14 @@ async def _check_out(runtime: Runtime, actor: Actor, offer: GroupOffer, team_id:
             assert member is not None
             cart = await session.get(carts.Cart, member.cart_id)
             assert cart is not None
-            checkout = await checkouts.start_checkout(
-                session, runtime, cart, actor, email=None, address=address, hold_minutes=CHECKOUT_MINUTES, capture_method="manual",
-                pools={offer.variant_id: offer.pool_id} if offer.pool_id else None, return_path=f"/group-buy/teams/{team_id}",
-            )
+            seat_token = _SEAT_IN_CHECKOUT.set((member.cart_id, member, offer))
+            try:
+                checkout = await checkouts.start_checkout(
+                    session, runtime, cart, actor, email=None, address=address, hold_minutes=CHECKOUT_MINUTES, capture_method="manual",
+                    pools={offer.variant_id: offer.pool_id} if offer.pool_id else None, return_path=f"/group-buy/teams/{team_id}",
+                )
+            finally:
+                _SEAT_IN_CHECKOUT.reset(seat_token)
             member.checkout_id = checkout.id
             token = checkout.token
             await session.commit()
@@ -578,8 +593,8 @@ async def sweep(runtime: Runtime, limit: int = 200) -> dict[str, int]:
                 )
             ).scalars()
         )
-    expired = sum(1 for team_id in due if await expire_team(runtime, team_id))
-    freed = sum(1 for member_id in stale if await leave_seat(runtime, member_id))
+    expired = sum([1 for team_id in due if await expire_team(runtime, team_id)])  # a list: `await` in a generator makes an async generator
+    freed = sum([1 for member_id in stale if await leave_seat(runtime, member_id)])
     return {"expired": expired, "freed": freed}
 
 
@@ -614,5 +629,62 @@ async def teams_of_user(session: AsyncSession, user_id: int, *, limit: int = 50,
 
 
 async def seat_of_cart(session: AsyncSession, cart_id: int) -> tuple[TeamMember, GroupOffer] | None:
+    known = _SEAT_IN_CHECKOUT.get()
+    if known is not None and known[0] == cart_id:  # asked by the pricing hooks of our own checkout: no query
+        return known[1], known[2]
     row = (await session.execute(select(TeamMember, GroupOffer).join(GroupOffer, GroupOffer.id == TeamMember.offer_id).where(TeamMember.cart_id == cart_id))).first()
     return (row[0], row[1]) if row else None
+
+
+# ---------------------------------------------------------------- reads for the pages (pages.py, portal.py)
+
+
+@dataclass(frozen=True)
+class Face:
+    """A member as a page shows her: a name for initials, never an email."""
+
+    team_id: int
+    user_id: int
+    name: str
+    is_leader: bool
+    status: str
+
+
+async def faces_of_teams(session: AsyncSession, team_ids: list[int], *, refunded: bool = False) -> dict[int, list[Face]]:
+    """Team id -> its members who hold a seat (and, for a team that failed, those refunded), leader first: one query."""
+    from core.auth.models import User
+
+    if not team_ids:
+        return {}
+    statuses = (*HOLDING, MemberStatus.REFUNDED) if refunded else HOLDING
+    rows = await session.execute(
+        select(TeamMember.team_id, TeamMember.user_id, User.display_name, TeamMember.is_leader, TeamMember.status)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamMember.team_id.in_(team_ids), TeamMember.status.in_(statuses))
+        .order_by(TeamMember.team_id, TeamMember.is_leader.desc(), TeamMember.id)
+    )
+    out: dict[int, list[Face]] = {team_id: [] for team_id in team_ids}
+    for r in rows.all():
+        out[r.team_id].append(Face(team_id=r.team_id, user_id=r.user_id, name=r.display_name or "?", is_leader=r.is_leader, status=r.status))
+    return out
+
+
+async def member_of(session: AsyncSession, team_id: int, user_id: int) -> tuple[TeamMember, str | None] | None:
+    """The user's own seat in a team (whatever its state) and its checkout's token."""
+    row = (
+        await session.execute(
+            select(TeamMember, Checkout.token).outerjoin(Checkout, Checkout.id == TeamMember.checkout_id).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def team_counts(session: AsyncSession, offer_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Offer id -> teams per status (open, succeeded, failed): one query."""
+    out = {offer_id: {TeamStatus.OPEN: 0, TeamStatus.SUCCEEDED: 0, TeamStatus.FAILED: 0} for offer_id in offer_ids}
+    if not offer_ids:
+        return out
+    rows = await session.execute(select(Team.offer_id, Team.status, func.count()).where(Team.offer_id.in_(offer_ids)).group_by(Team.offer_id, Team.status))
+    for offer_id, status, n in rows.all():
+        out[offer_id][status] = n
+    return out

@@ -182,3 +182,21 @@ async def test_lines_sold_from_a_pool_are_held_there_and_the_checkout_closes_onc
         assert (back.available, back.reserved) == (2, 0)
         assert (await s.get(type(payment), payment.id)).status == PaymentStatus.CANCELLED
     assert (await zc_runtime.payment_providers["sandbox"].retrieve(payment.provider_ref)).status == PaymentStatus.CANCELLED
+
+
+async def test_a_sandbox_authorization_from_before_a_restart_is_voided(zc_runtime, zc_make_product):
+    """The sandbox keeps its intents in memory: after a restart an authorization it no
+    longer knows holds nothing, and cancelling it (a failed team) must still record it void."""
+    from core.payments.providers import SandboxProvider
+
+    variant = await zc_make_product("team-buy-9", price=900, stock=1)
+    _cart_id, token = await _plugin_checkout(zc_runtime, variant.id)
+    payment = await payments.pay(zc_runtime, token, None, payment_method="4242424242424242")
+    zc_runtime.payment_providers["sandbox"] = SandboxProvider()  # the process restarted
+    async with zc_runtime.db.read_session() as s:
+        checkout_id = (await checkouts.get_checkout(s, token, None)).id
+    assert await checkouts.close_checkout(zc_runtime, checkout_id) is True
+    async with zc_runtime.db.read_session() as s:
+        assert (await s.get(type(payment), payment.id)).status == PaymentStatus.CANCELLED
+    with pytest.raises(Exception, match="no such sandbox payment"):  # nothing to capture, though
+        await zc_runtime.payment_providers["sandbox"].capture("sbx_pi_unknown", amount_minor=1, idempotency_key="k")
