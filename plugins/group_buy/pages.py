@@ -23,6 +23,7 @@ from core import forms
 from core.catalog.media import media_url
 from core.catalog.models import Product, ProductMedia, Variant
 from core.db import utcnow
+from core.payments import service as payments
 from core.errors import Conflict, DomainError, NotFound
 from core.orders import checkout as checkouts
 from core.orders import service as orders
@@ -234,7 +235,10 @@ class GroupBuyPages(Controller):
         me = None
         if mine is not None:
             member, token = mine
-            me = {"status": member.status, "label": MEMBER_LABELS.get(member.status, member.status), "leader": member.is_leader, "pay_href": f"/checkout/{token}" if token and member.status == MemberStatus.SEATED else None}
+            status = member.status
+            if status == MemberStatus.SEATED and member.checkout_id is not None and await payments.is_authorized(session, member.checkout_id):
+                status = MemberStatus.AUTHORIZED  # she has just paid: the event that counts her seat is on its way
+            me = {"status": status, "label": MEMBER_LABELS.get(status, status), "leader": member.is_leader, "pay_href": f"/checkout/{token}" if token and status == MemberStatus.SEATED else None}
         view = _team_view(team, faces, utcnow())
         share = str(request.base_url).rstrip("/") + f"/group-buy/teams/{team.id}"
         return await render(request, "group_buy/team.html", {"offer": await _offer_view(session, offer), "team": view, "me": me, "share_url": share})

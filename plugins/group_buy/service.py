@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.permissions import Actor, require_actor
@@ -329,7 +329,7 @@ async def join_team(runtime: Runtime, actor: Actor | None, team_id: Any, *, addr
         await _check_per_user(session, offer, actor.user_id)
         taken = await session.execute(
             update(Team)
-            .where(Team.id == team.id, Team.status == TeamStatus.OPEN, Team.seats_taken < Team.size, Team.expires_at > now, Team.authorized_count >= 1)
+            .where(Team.id == team.id, Team.status == TeamStatus.OPEN, Team.seats_taken < Team.size, Team.expires_at > now, _leader_has_paid())
             .values(seats_taken=Team.seats_taken + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -351,6 +351,14 @@ async def join_team(runtime: Runtime, actor: Actor | None, team_id: Any, *, addr
     return await _check_out(runtime, actor, offer, team_id, member_id, address)
 
 
+def _leader_has_paid() -> Any:
+    """The leader's card is authorized: counted already, or (a friend following the share
+    link a moment after the leader paid) only on the payment, its event still on its way."""
+    leader = select(TeamMember.checkout_id).where(TeamMember.team_id == Team.id, TeamMember.is_leader.is_(True)).scalar_subquery()
+    paid = exists().where(Payment.checkout_id == leader, Payment.status.in_((PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED)))
+    return (Team.authorized_count >= 1) | paid
+
+
 async def _why_not(session: AsyncSession, team_id: int, now: datetime) -> str:
     team = await session.get(Team, team_id, populate_existing=True)
     assert team is not None
@@ -360,7 +368,7 @@ async def _why_not(session: AsyncSession, team_id: int, now: datetime) -> str:
         return "this team has closed without filling"
     if team.expires_at <= now:
         return "this team's time has run out"
-    if team.authorized_count < 1:
+    if not (await session.execute(select(_leader_has_paid()).where(Team.id == team_id))).scalar_one():
         return "this team opens once its leader has paid"
     return "this team is full: every seat is taken or being paid for"
 
@@ -579,7 +587,8 @@ async def release_team(runtime: Runtime, team_id: int) -> int:
 async def sweep(runtime: Runtime, limit: int = 200) -> dict[str, int]:
     """Periodic: catch up with whatever a lost job or event left. Expires teams past their
     time (their delayed job lives only in the broker's memory in embedded mode) and frees
-    seats whose checkout closed unpaid."""
+    seats whose checkout closed unpaid, or never came to be (the process stopped, or the
+    seat could not be given back, between taking the seat and checking it out)."""
     now = utcnow()
     async with runtime.db.read_session() as session:
         due = list((await session.execute(select(Team.id).where(Team.status == TeamStatus.OPEN, Team.expires_at <= now).order_by(Team.id).limit(limit))).scalars())
@@ -587,8 +596,12 @@ async def sweep(runtime: Runtime, limit: int = 200) -> dict[str, int]:
             (
                 await session.execute(
                     select(TeamMember.id)
-                    .join(Checkout, Checkout.id == TeamMember.checkout_id)
-                    .where(TeamMember.status == MemberStatus.SEATED, Checkout.status.in_((CheckoutStatus.EXPIRED, CheckoutStatus.CANCELLED)))
+                    .outerjoin(Checkout, Checkout.id == TeamMember.checkout_id)
+                    .where(
+                        TeamMember.status == MemberStatus.SEATED,
+                        Checkout.status.in_((CheckoutStatus.EXPIRED, CheckoutStatus.CANCELLED))
+                        | (TeamMember.checkout_id.is_(None) & (TeamMember.created_at < now - timedelta(minutes=CHECKOUT_MINUTES))),
+                    )
                     .limit(limit)
                 )
             ).scalars()

@@ -244,7 +244,7 @@ async def test_nobody_but_staff_sees_or_changes_payout_runs(zc_client, zc_runtim
     world = await make_world(zc_runtime, zc_make_user, zc_make_product)
     lin = await make_creator(zc_runtime, zc_make_user, "lin.nope", method="bank", details=BANK)
     await earn(zc_runtime, world, lin.id, 20_000)
-    result = await run_payouts(zc_runtime, currency="CNY", key="nope-1", now=NOW)
+    result = await run_payouts(zc_runtime, currency="CNY", key="run-key-of-staff", now=NOW)
     run_id, payout_id = result.run.id, result.payouts[0].id
     shopper = await zc_make_user()
     gets = [BASE, f"{BASE}/{run_id}", f"{BASE}/{run_id}/payouts.csv", f"{BASE}/{run_id}/bank-file.csv", f"{BASE}/999999"]
@@ -257,7 +257,7 @@ async def test_nobody_but_staff_sees_or_changes_payout_runs(zc_client, zc_runtim
         for path in gets:
             response = await zc_client.get(path, headers=HTML)
             assert response.status_code == 404, (email, path)
-            assert 'data-testid="error-page"' in response.text and "lin.nope" not in response.text and "nope-1" not in response.text
+            assert 'data-testid="error-page"' in response.text and "lin.nope" not in response.text and "run-key-of-staff" not in response.text
         for path, data in posts:
             assert (await post_form(zc_client, path, data, headers=HTML)).status_code == 404, (email, path)
     zc_client.cookies.clear()

@@ -131,3 +131,23 @@ async def test_a_seat_that_never_pays_is_freed_and_a_leader_who_never_pays_close
         team = await s.get(Team, lonely.team_id)
         assert (team.status, team.closed_reason) == ("failed", "leader_left")
         assert (await s.execute(select(Checkout.status).where(Checkout.token == lonely.checkout_token))).scalar_one() == "cancelled"
+
+
+async def test_the_sweep_frees_a_seat_whose_checkout_never_came_to_be(zc_runtime, zc_make_user, zc_make_product):
+    """A seat taken, then the process stopped before its checkout was written (or giving
+    the seat back failed): after the checkout hold time the sweep gives it back."""
+    offer, _variant, _owner = await make_offer(zc_runtime, zc_make_user, zc_make_product, size=3)
+    leader, lost = await zc_make_user(), await zc_make_user()
+    seat = await open_and_pay(zc_runtime, leader, offer.id)
+    joined = await service.join_team(zc_runtime, await actor_of(zc_runtime, lost), seat.team_id, address=ADDRESS)
+    async with zc_runtime.db.session() as s:  # as if the checkout had never been written
+        await s.execute(update(TeamMember).where(TeamMember.id == joined.member_id).values(checkout_id=None))
+        await s.commit()
+    assert (await service.sweep(zc_runtime))["freed"] == 0  # a seat being checked out right now is left alone
+    async with zc_runtime.db.session() as s:
+        await s.execute(update(TeamMember).where(TeamMember.id == joined.member_id).values(created_at=utcnow() - timedelta(minutes=service.CHECKOUT_MINUTES + 1)))
+        await s.commit()
+    assert (await service.sweep(zc_runtime))["freed"] == 1
+    async with zc_runtime.db.read_session() as s:
+        assert (await s.get(Team, seat.team_id)).seats_taken == 1
+        assert (await s.get(TeamMember, joined.member_id)).status == MemberStatus.LEFT
