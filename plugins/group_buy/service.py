@@ -354,8 +354,14 @@ async def join_team(runtime: Runtime, actor: Actor | None, team_id: Any, *, addr
 def _leader_has_paid() -> Any:
     """The leader's card is authorized: counted already, or (a friend following the share
     link a moment after the leader paid) only on the payment, its event still on its way."""
-    leader = select(TeamMember.checkout_id).where(TeamMember.team_id == Team.id, TeamMember.is_leader.is_(True)).scalar_subquery()
-    paid = exists().where(Payment.checkout_id == leader, Payment.status.in_((PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED)))
+    paid = (
+        exists()
+        .where(
+            TeamMember.team_id == Team.id, TeamMember.is_leader.is_(True), Payment.checkout_id == TeamMember.checkout_id,
+            Payment.status.in_((PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED)),
+        )
+        .correlate(Team)  # the team row being updated (or read), never a join of its own
+    )
     return (Team.authorized_count >= 1) | paid
 
 
