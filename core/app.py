@@ -142,12 +142,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         )
 
     async def on_startup(app: Litestar) -> None:
-        await runtime.start()
-        await _run_hook(runtime, "startup", app)
+        await app.state.runtime.start()
+        await _run_hook(app.state.runtime, "startup", app)
 
     async def on_shutdown(app: Litestar) -> None:
-        await _run_hook(runtime, "shutdown", app)
-        await runtime.stop()
+        await _run_hook(app.state.runtime, "shutdown", app)
+        await app.state.runtime.stop()
 
     channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)
     app = Litestar(
@@ -171,7 +171,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             use_handler_docstrings=True,
         ),
         plugins=[channels],
-        stores=runtime.stores,
         request_max_body_size=settings.max_body_bytes,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
@@ -180,6 +179,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         logging_config=None,
     )
     return app
+
+
+def attach_runtime(app: Litestar, runtime: Runtime) -> None:
+    """Serve `app` from another runtime with the same settings and plugins. Handlers,
+    middleware and templates reach the runtime only through `app.state` and the Jinja
+    globals, so an app (whose routes cost seconds to build) can outlive a runtime: the
+    tests build one per plugin set and settings, not one per test."""
+    app.state.runtime = runtime
+    install_jinja_globals(app.template_engine.engine, runtime)
 
 
 def _channels_backend(settings: Settings) -> Any:

@@ -44,6 +44,7 @@ class Runtime:
                     raise PluginError(f"plugin {plugin!r}: hook register_event_types: event type {name!r} already registered")
                 self.event_types[name] = description
         self.translations = self._collect_translations()
+        self._redis_stores: Any = None
         self.stores = self._make_stores()
         self.jobs = Jobs(self, make_broker(settings.redis_url, settings.queue_namespace))
         for job in CORE_JOBS:
@@ -106,6 +107,7 @@ class Runtime:
             from litestar.stores.redis import RedisStore
 
             root = RedisStore.with_client(url=self.settings.redis_url, namespace=f"{self.settings.queue_namespace}-store")
+            self._redis_stores = root  # its client is shared by every namespace; closed in stop()
             return StoreRegistry(default_factory=lambda name: root.with_namespace(name))
         return StoreRegistry(default_factory=lambda name: MemoryStore())
 
@@ -183,6 +185,8 @@ class Runtime:
             await self._invalidation.stop()
         await asyncio.to_thread(self.jobs.stop)
         await self.search.close()
+        if self._redis_stores is not None:
+            await self._redis_stores.__aexit__(None, None, None)  # the client reconnects if used again
         await self.dispose_loop_databases()
 
     @property

@@ -185,11 +185,39 @@ async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins
         await runtime.dispose_loop_databases()
 
 
+# Apps by settings and plugin set, for the session: building one costs 1-3 s (Litestar
+# prepares each of ~700 handlers), most of a page test's time if done per test.
+_APPS: dict[Any, Any] = {}
+
+
+def _app_key(runtime: Any) -> Any:
+    """What an app's routes, middleware and templates depend on: the settings (but the
+    per-test queue namespace) and the plugin objects themselves. None (build a fresh
+    app) when a plugin is an object made for one test, which would otherwise be kept."""
+    import types
+
+    plugins = tuple(sorted(runtime.pm.list_name_plugin(), key=lambda item: item[0]))
+    if not all(isinstance(plugin, (types.ModuleType, type)) for _, plugin in plugins):
+        return None
+    settings = runtime.settings.model_dump(mode="json", exclude={"queue_namespace"})
+    return (repr(sorted(settings.items())), plugins)
+
+
 @pytest.fixture
 def zc_app(zc_runtime: Any) -> Any:
-    from core.app import create_app
+    """The Litestar app on this test's runtime; built once per settings and plugin set
+    (see core.app.attach_runtime), so a test must not change the app itself."""
+    from core.app import attach_runtime, create_app
 
-    return create_app(runtime=zc_runtime)
+    key = _app_key(zc_runtime)
+    app = _APPS.get(key) if key is not None else None
+    if app is None:
+        app = create_app(runtime=zc_runtime)
+        if key is not None:
+            _APPS[key] = app
+    else:
+        attach_runtime(app, zc_runtime)
+    return app
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from html import escape as html_escape
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -337,6 +338,33 @@ def install_jinja_globals(env: Any, runtime: Runtime) -> None:
     env.globals["slot"] = slot
     env.filters["money"] = money
     env.globals["login_url"] = login_url
+
+
+class PageModules:
+    """A plugin's page modules answering its page hooks together. Each module has
+    TRANSLATIONS, `async page_context(template, context, runtime)` and
+    `render_slot(slot, context)`; `load` imports them late, so a plugin's hooks module
+    stays cheap to import."""
+
+    def __init__(self, load: Callable[[], tuple[Any, ...]]) -> None:
+        self._load = load
+
+    def translations(self) -> dict[str, dict[str, str]]:
+        from core.i18n import merge_catalogs
+
+        return merge_catalogs(*(module.TRANSLATIONS for module in self._load()))
+
+    async def page_context(self, template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+        merged: dict[str, Any] = {}
+        for module in self._load():
+            extra = await module.page_context(template, context, runtime)
+            if extra:
+                merged.update(extra)
+        return merged or None
+
+    def render_slot(self, slot: str, context: dict[str, Any]) -> Markup | None:
+        parts = [part for module in self._load() if (part := module.render_slot(slot, context))]
+        return Markup("".join(parts)) if parts else None
 
 
 def static_assets(path: str, directory: Path, *, name: str) -> Router:

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from markupsafe import Markup
 
 from core import hookimpl
+from core.web import PageModules
 from plugins.notes import __version__  # noqa: F401 - read by `zhongcao plugins`
 from plugins.notes import specs as HOOKSPECS  # noqa: F401 - moderate_content, published for other plugins
 
@@ -75,6 +75,9 @@ def _page_modules() -> tuple[Any, ...]:
     return (pages_note, pages_people, portal_discovery, portal)
 
 
+PAGES = PageModules(_page_modules)
+
+
 @hookimpl
 def register_templates() -> list[Path]:
     return [HERE / "templates"]
@@ -82,25 +85,17 @@ def register_templates() -> list[Path]:
 
 @hookimpl
 def register_translations() -> dict[str, dict[str, str]]:
-    from core.i18n import merge_catalogs
-
-    return merge_catalogs(*(module.TRANSLATIONS for module in _page_modules()))
+    return PAGES.translations()
 
 
 @hookimpl
 async def page_context(template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
-    merged: dict[str, Any] = {}
-    for module in _page_modules():
-        extra = await module.page_context(template, context, runtime)
-        if extra:
-            merged.update(extra)
-    return merged or None
+    return await PAGES.page_context(template, context, runtime)
 
 
 @hookimpl
 def render_slot(slot: str, context: dict[str, Any]) -> str | None:
-    parts = [part for module in _page_modules() if (part := module.render_slot(slot, context))]
-    return Markup("".join(parts)) if parts else None
+    return PAGES.render_slot(slot, context)
 
 
 @hookimpl

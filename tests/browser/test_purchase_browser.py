@@ -49,7 +49,8 @@ def test_buy_from_two_brands_then_the_brand_ships(new_page) -> None:  # noqa: AN
     product = shop.get_by_test_id("product-page")
     expect()(product).to_contain_text("Only 4 left")  # the demo's low-stock variant
     expect()(product.locator("img").first).to_be_visible()
-    assert shop.evaluate("document.querySelector('.gallery img').naturalWidth") > 0, "the product image loads"
+    # visible is not loaded: wait for the image itself (a busy machine serves it late)
+    shop.wait_for_function("() => { const i = document.querySelector('.gallery img'); return i && i.complete && i.naturalWidth > 0 }")
     fits_the_phone(shop)
     shop.screenshot(path="/tmp/zc-product.png", full_page=True)
     product.locator("label.variant", has_text="50ml").click()

@@ -182,7 +182,15 @@ def hypothesis_bodies(count: int = 50) -> list[bytes]:
     return found
 
 
-async def test_fuzzed_auth_bodies_never_give_a_server_error(zc_client, zc_runtime):
+def server_errors(caplog) -> str:  # noqa: ANN001
+    """The tracebacks the app logged for its 500s, for the failure message."""
+    import logging
+
+    fmt = logging.Formatter()
+    return "\n".join(r.getMessage() + "\n" + (fmt.formatException(r.exc_info) if r.exc_info else "") for r in caplog.records if r.name == "zhongcao.web")
+
+
+async def test_fuzzed_auth_bodies_never_give_a_server_error(zc_client, zc_runtime, caplog):
     attempts = zc_runtime.stores.get("login_attempts")
     bodies = NASTY_BODIES + hypothesis_bodies()
     assert len(bodies) > 50
@@ -190,7 +198,7 @@ async def test_fuzzed_auth_bodies_never_give_a_server_error(zc_client, zc_runtim
     for raw in bodies:
         for endpoint in (SIGNUP, TOKEN):
             response = await zc_client.post(endpoint, content=raw, headers=JSON)
-            assert response.status_code < 500, (endpoint, raw[:200], response.text)
+            assert response.status_code < 500, (endpoint, raw[:200], response.text, server_errors(caplog))
             statuses.add(response.status_code)
             if response.status_code >= 400:
                 assert_problem(response)
