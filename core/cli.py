@@ -273,19 +273,24 @@ async def seed(runtime) -> None:  # noqa: ANN001
 @click.option("--seed-only", is_flag=True, help="migrate and seed, then exit")
 def demo(host: str, port: int, seed_only: bool) -> None:
     """Migrate, seed demo data, and serve the storefront and creator portal."""
+    from core.defaults.demo import DEMO_PASSWORD, demo_accounts
+
+    async def seed_and_list() -> list[str]:
+        await seed(runtime)
+        return await demo_accounts(runtime)
+
     runtime = _runtime()
-    asyncio.run(_with_dispose(runtime, seed(runtime)))
+    accounts = asyncio.run(_with_dispose(runtime, seed_and_list()))
     if seed_only:
         click.echo("demo data ready")
         return
-    from core.defaults.demo import DEMO_PASSWORD, DEMO_USERS
 
     base = f"http://{host}:{port}"
     click.echo(f"\n  Zhongcao demo (embedded mode: SQLite, in-process jobs, {runtime.settings.payment_mode} payments)\n")
     click.echo(f"  storefront      {base}/")
     click.echo(f"  creator portal  {base}/creator")
     click.echo(f"  API docs        {base}/schema")
-    click.echo(f"  accounts        {', '.join(e for e, _, _ in DEMO_USERS)}  password: {DEMO_PASSWORD}\n")
+    click.echo(f"  accounts        {', '.join(accounts)}  password: {DEMO_PASSWORD}\n")
     _serve(runtime, host, port)
 
 

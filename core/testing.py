@@ -13,10 +13,11 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def make_test_settings(var_dir: Path, database_url: str, **overrides: Any) -> Se
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: runs only on the PostgreSQL backend")
+    config.addinivalue_line("markers", "zc_demo: starts on a copy of a database the demo was seeded into (once per session)")
     # Argon2 with production parameters costs ~0.7 s a hash and as much a login on this
     # machine: most of the suite's time once pages sign users in. Tests hash with argon2's
     # cheapest profile (still argon2id; hashes made either way verify either way).
@@ -81,9 +83,106 @@ def zc_extra_plugins() -> list[tuple[str, object]]:
 
 
 @pytest.fixture
-def zc_settings(zc_var_dir: Path, zc_database_url: str, request: pytest.FixtureRequest) -> Settings:
+async def _zc_test_database(zc_var_dir: Path, zc_database_url: str, _zc_demo_templates: dict[str, str], request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The session's database; for a test marked `zc_demo`, a private copy of a database
+    the demo was seeded into once per session (see `_zc_demo_template`)."""
+    if request.node.get_closest_marker("zc_demo") is None:
+        yield zc_database_url
+        return
+    callspec = getattr(request.node, "callspec", None)
+    if (callspec and callspec.params.get("zc_settings")) or request.getfixturevalue("zc_extra_plugins"):
+        raise pytest.UsageError("zc_demo: the seeded demo is the default plugin set's; this test changes it")
+    template = _zc_demo_templates.get("demo")
+    if template is None:  # seeded on its own loop and thread, as a separate process would
+        template = _zc_demo_templates["demo"] = await asyncio.to_thread(asyncio.run, _seed_demo_template(zc_var_dir, zc_database_url))
+    copy = await _copy_database(template, f"demo_{uuid.uuid4().hex[:12]}", zc_var_dir)
+    try:
+        yield copy
+    finally:
+        await _drop_database(copy)
+
+
+@pytest.fixture
+def zc_settings(zc_var_dir: Path, _zc_test_database: str, request: pytest.FixtureRequest) -> Settings:
     """`@pytest.mark.parametrize("zc_settings", ["notes"], indirect=True)` runs a test with those plugins disabled."""
-    return make_test_settings(zc_var_dir, zc_database_url, plugins_disabled=getattr(request, "param", ""))
+    return make_test_settings(zc_var_dir, _zc_test_database, plugins_disabled=getattr(request, "param", ""))
+
+
+@pytest.fixture(scope="session")
+def _zc_demo_templates() -> Iterator[dict[str, str]]:
+    """The seeded demo database of the session, made when a `zc_demo` test first needs it."""
+    made: dict[str, str] = {}
+    yield made
+    for url in made.values():
+        asyncio.run(_drop_database(url))
+
+
+async def _seed_demo_template(zc_var_dir: Path, zc_database_url: str) -> str:
+    """A database the demo was seeded into (`zhongcao demo`'s seed, with the runtime's
+    relay and worker running, then every event handled): seeding costs 10-15 s, a copy
+    well under one."""
+    from core.cli import seed
+    from core.runtime import create_runtime
+
+    url = await _copy_database(None, f"demo_template_{uuid.uuid4().hex[:12]}", zc_var_dir, like=zc_database_url)
+    runtime = create_runtime(make_test_settings(zc_var_dir, url))
+    await runtime.start()
+    try:
+        await seed(runtime)
+        await settle(runtime)
+        await asyncio.to_thread(runtime.jobs.join)
+        await settle(runtime)
+    finally:
+        await runtime.stop()
+        await runtime.dispose_loop_databases()
+    return url
+
+
+def _pg_admin_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+
+async def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg_admin_url(url))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _copy_database(source: str | None, name: str, folder: Path, *, like: str | None = None) -> str:
+    """A new database `name` on the same server (PostgreSQL) or in `folder` (SQLite):
+    a copy of `source`, or empty."""
+    from sqlalchemy.engine import make_url
+
+    base = make_url(source or like or "")
+    if base.get_backend_name() == "sqlite":
+        target = folder / f"{name}.db"
+        if source is not None:
+            import shutil
+
+            for suffix in ("", "-wal"):
+                if Path(f"{base.database}{suffix}").exists():
+                    shutil.copyfile(f"{base.database}{suffix}", f"{target}{suffix}")
+        return base.set(database=str(target)).render_as_string(hide_password=False)
+    clause = f' TEMPLATE "{base.database}"' if source is not None else ""
+    await _pg_admin(base.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"{clause}')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return
+    await _pg_admin(url, f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +298,7 @@ def _app_key(runtime: Any) -> Any:
     plugins = tuple(sorted(runtime.pm.list_name_plugin(), key=lambda item: item[0]))
     if not all(isinstance(plugin, (types.ModuleType, type)) for _, plugin in plugins):
         return None
-    settings = runtime.settings.model_dump(mode="json", exclude={"queue_namespace"})
+    settings = runtime.settings.model_dump(mode="json", exclude={"queue_namespace", "database_url"})
     return (repr(sorted(settings.items())), plugins)
 
 

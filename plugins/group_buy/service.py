@@ -502,6 +502,10 @@ async def _close(session: AsyncSession, runtime: Runtime, team_id: int, to: str,
     await session.execute(
         update(GroupOffer).where(GroupOffer.id == closed.offer_id).values(units_promised=GroupOffer.units_promised - (closed.size - sold)).execution_options(synchronize_session=False)
     )
+    # each member holding a seat now is told how it ended (in the same transaction)
+    await session.execute(
+        update(TeamMember).where(TeamMember.team_id == team_id, TeamMember.status.in_(HOLDING)).values(notified_at=utcnow()).execution_options(synchronize_session=False)
+    )
     kind = "group_buy.team_succeeded" if to == TeamStatus.SUCCEEDED else "group_buy.team_failed"
     payload: dict[str, Any] = {"team_id": team_id, "offer_id": closed.offer_id, "reason": reason}
     if to == TeamStatus.SUCCEEDED:
@@ -645,6 +649,37 @@ async def teams_of_user(session: AsyncSession, user_id: int, *, limit: int = 50,
         select(Team, TeamMember).join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == user_id).order_by(TeamMember.id.desc()).limit(limit).offset(offset)
     )
     return [(t, m) for t, m in rows.all()]
+
+
+# ---------------------------------------------------------------- notices: how a member's team ended
+
+NOTICES_SHOWN = 20
+
+
+def _unseen(user_id: int) -> Any:
+    return (TeamMember.user_id == user_id) & TeamMember.notified_at.is_not(None) & TeamMember.notice_seen_at.is_(None)
+
+
+async def unseen_notices(session: AsyncSession, user_id: int, *, limit: int = NOTICES_SHOWN) -> list[tuple[Team, TeamMember]]:
+    """The teams that ended since the member last looked, latest first."""
+    rows = await session.execute(
+        select(Team, TeamMember).join(TeamMember, TeamMember.team_id == Team.id).where(_unseen(user_id)).order_by(TeamMember.notified_at.desc(), Team.id.desc()).limit(limit)
+    )
+    return [(t, m) for t, m in rows.all()]
+
+
+async def count_unseen_notices(session: AsyncSession, user_id: int) -> int:
+    return (await session.execute(select(func.count()).select_from(TeamMember).where(_unseen(user_id)))).scalar_one()
+
+
+async def mark_notices_seen(session: AsyncSession, user_id: int, team_ids: list[int] | None = None) -> int:
+    """Clear the member's notices (all, or those of `team_ids`; ids of teams she is not in
+    are ignored). Idempotent: returns how many were still unseen."""
+    query = update(TeamMember).where(_unseen(user_id))
+    if team_ids is not None:
+        query = query.where(TeamMember.team_id.in_([i for i in team_ids if valid_id(i)] or [0]))
+    result = await session.execute(query.values(notice_seen_at=utcnow()).execution_options(synchronize_session=False))
+    return result.rowcount or 0
 
 
 async def seat_of_cart(session: AsyncSession, cart_id: int) -> tuple[TeamMember, GroupOffer] | None:

@@ -90,10 +90,32 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder `zhongcao demo --seed-only` filled, once per session: a module's demo
+    starts from a copy of it (`demo_folder`), and its own seed on start finds everything
+    there, instead of seeding for ~15 s each time."""
+    folder = tmp_path_factory.mktemp("demo-seeded")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGCAO_")}
+    env["ZHONGCAO_VAR_DIR"] = str(folder)
+    done = subprocess.run([str(ZHONGCAO), "demo", "--seed-only"], env=env, cwd=folder, capture_output=True, timeout=300, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"zhongcao demo --seed-only failed:\n{(done.stdout + done.stderr).decode(errors='replace')[-4000:]}")
+    return folder
+
+
+def demo_folder(seeded: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A private copy of the seeded demo's folder (database and media)."""
+    target = tmp_path_factory.mktemp(name)
+    shutil.copytree(seeded, target, dirs_exist_ok=True)
+    return target
+
+
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`ZHONGCAO_VAR_DIR=<tmp> zhongcao demo --port <free>`, up until /health answers."""
-    with running_demo(tmp_path_factory.mktemp("demo-var")) as base:
+def demo_url(seeded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ZHONGCAO_VAR_DIR=<tmp> zhongcao demo --port <free>` on a copy of the seeded demo,
+    up until /health answers."""
+    with running_demo(demo_folder(seeded_demo, tmp_path_factory, "demo-var")) as base:
         yield base
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import MOBILE, running_demo
+from tests.browser.conftest import MOBILE, demo_folder, running_demo
 from tests.browser.test_purchase_browser import expect
 
 pytestmark = pytest.mark.browser
@@ -47,8 +47,8 @@ PAGE_CARDS = 20  # one page of explore (plugins.feed.pages.PER_PAGE)
 
 
 @pytest.fixture(scope="module")
-def demo_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo-journeys-var")
+def demo_var(seeded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_folder(seeded_demo, tmp_path_factory, "demo-journeys-var")
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ through the JSON API as the brand and the creator would."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from core.campaigns import budget
@@ -12,6 +13,7 @@ from core.testing import api_token
 from tests.core.test_campaigns import API
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_runs_a_campaign_from_application_to_payout_with_a_clawback(zc_client, zc_runtime):
     from core.cli import seed
     from core.defaults.demo import DEMO_CAMPAIGN_TITLE, DEMO_CODE, DEMO_PAYOUT_RUN
@@ -57,6 +59,7 @@ async def test_the_demo_runs_a_campaign_from_application_to_payout_with_a_clawba
     assert DEMO_PAYOUT_RUN in {r["key"] for r in (runs["items"] if isinstance(runs, dict) else runs)}
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_brand_has_a_second_campaign_with_work_on_its_board(zc_client, zc_runtime):
     from core.cli import seed
     from core.defaults.demo import DEMO_SECOND_CAMPAIGN_TITLE
@@ -74,6 +77,7 @@ async def test_the_demo_brand_has_a_second_campaign_with_work_on_its_board(zc_cl
     assert [c["status"] for c in mine] == ["invited"]  # her portal shows the invitation
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_brand_has_a_campaign_in_content_review(zc_client, zc_runtime):
     """The third demo campaign shows the review states on the board: a note waiting for
     review (its label checked by machine), a draft sent back with a comment, and a sample

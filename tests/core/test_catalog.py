@@ -660,6 +660,7 @@ async def test_shipping_and_tax_rates(zc_client, zc_make_user):
 # ---------------------------------------------------------------- demo data and schema
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_demo_catalogue_is_seeded_once(zc_client, zc_runtime):
     from core.cli import seed
 

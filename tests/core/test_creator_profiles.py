@@ -97,6 +97,7 @@ async def test_only_creators_have_profiles_and_bad_input_is_refused(zc_client, z
     assert ok.status_code == 200 and ok.json()["payout_details"] == {"stripe_account": "acct_1Nv0FGQ9RKHgCVdK"}
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_has_creators_of_three_tiers(zc_client, zc_runtime):
     from core.cli import seed
 

@@ -3,6 +3,8 @@ words, with facets; creators filtered by tier and followers."""
 
 from __future__ import annotations
 
+import pytest
+
 from core.cli import seed
 
 API = "/api/v1/search"
@@ -14,6 +16,7 @@ async def search(client, index: str, **params) -> dict:
     return r.json()
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_is_searchable_in_chinese_and_english(zc_client, zc_runtime):
     await seed(zc_runtime)  # seeds, then rebuilds every index
 

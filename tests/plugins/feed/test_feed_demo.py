@@ -3,6 +3,7 @@ after they like and collect (a fresh session after the engagement ranks differen
 
 from __future__ import annotations
 
+import pytest
 from core.cli import seed
 from core.testing import api_token
 
@@ -16,6 +17,7 @@ async def explore(client, headers) -> list[dict]:
     return r.json()["items"]
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_shoppers_feed_follows_what_they_like_and_collect(zc_client, zc_runtime):
     await seed(zc_runtime)
     lin = await api_token(zc_client, "shopper@demo.zhongcao.dev", "zhongcao-demo")

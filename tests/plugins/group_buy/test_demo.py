@@ -4,15 +4,17 @@ visitor can join. Checked in the database and at the (sandbox) provider."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from core.auth.models import User
 from core.catalog.models import Variant
 from core.cli import seed
+from core.defaults.demo import demo_accounts
 from core.orders.models import Order
 from core.payments.models import Payment
 from core.payments.providers import SandboxProvider
-from plugins.group_buy import demo
+from plugins.group_buy import demo, service
 from plugins.group_buy.models import GroupOffer, MemberStatus, Team, TeamMember
 from tests.plugins.group_buy.helpers import join_and_pay, settle
 
@@ -50,6 +52,10 @@ async def test_the_demo_has_a_team_that_filled_one_that_expired_and_one_to_join(
         [offer] = (await s.execute(select(GroupOffer))).scalars().all()
         sku = (await s.execute(select(Variant.sku).where(Variant.id == offer.variant_id))).scalar_one()
         assert (await s.execute(select(func.count()).select_from(User).where(User.email == demo.DEMO_JOINER))).scalar_one() == 1
+    assert demo.DEMO_JOINER in await demo_accounts(zc_runtime)  # `zhongcao demo` lists her login with the core's
+    async with zc_runtime.db.read_session() as s:  # Zhou is told how her two closed teams ended
+        zhou_id = (await s.execute(select(User.id).where(User.email == demo.DEMO_JOINER))).scalar_one()
+        assert {t.status for t, _m in await service.unseen_notices(s, zhou_id)} == {"succeeded", "failed"}
     assert (sku, offer.team_price_minor, offer.team_size, offer.active) == (demo.DEMO_SKU, demo.DEMO_TEAM_PRICE, 2, True)
     lin, zhou = demo.DEMO_LEADER, demo.DEMO_JOINER
     full, expired, waiting = await _teams(zc_runtime)

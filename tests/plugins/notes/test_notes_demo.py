@@ -4,6 +4,7 @@ and a purchase from a note credited to its author with a commission. Seeded twic
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from core.campaigns.models import Attribution, Commission, CreatorProfile
@@ -14,6 +15,7 @@ from plugins.notes.models import Note, NoteImage, NotesProfile, ProductTag
 from tests.plugins.notes.notes_helpers import API, count
 
 
+@pytest.mark.zc_demo  # starts on the seeded demo; its own seed then finds everything there
 async def test_the_demo_creators_post_notes_and_one_sells_the_cream(zc_client, zc_runtime):
     await seed(zc_runtime)
     await seed(zc_runtime)  # idempotent
