@@ -63,6 +63,9 @@ def _whole(raw: str, field: str) -> int:
     return int(raw)
 
 
+HOURS_RANGE = "the time limit is a whole number of hours from 1 to {n}"
+
+
 def _read(data: dict[str, Any], currency: str) -> dict[str, Any]:
     """The form's fields as the service's values; a field that cannot be read is a 422 naming it."""
     try:
@@ -196,12 +199,15 @@ class BrandOfferPages(Controller):
         ctx: dict[str, Any] = {
             "brand": brand, "offer": offer, "form": form, "variants": variants, "pools": pools, "section": "group_buy", "currency": offer.currency if offer else carts.DEFAULT_CURRENCY,
             "solo": await service.solo_price(session, offer.variant_id, offer.currency) if offer else None, "max_hours": runtime.settings.authorization_hold_hours,
-            "error": None, "errors": {}, "warning": None,
+            "error": None, "error_args": {}, "errors": {}, "warning": None,
         }  # fmt: skip
         if offer is not None and ctx["solo"] == offer.team_price_minor and offer.active:
             ctx["warning"] = SAME_PRICE_WARNING
         if failure is not None:
             ctx["error"], ctx["errors"] = failure.detail, failure.extra.get("fields", {})
+            if "time_limit_minutes" in ctx["errors"]:  # the service counts minutes; this form asks hours
+                ctx["error"], ctx["error_args"] = HOURS_RANGE, {"n": ctx["max_hours"]}
+                ctx["errors"] = {**{k: v for k, v in ctx["errors"].items() if k != "time_limit_minutes"}, "time_limit_hours": "invalid"}
         return await render(request, "group_buy/portal_offer_form.html", ctx, status_code=failure.status_code if failure else 200)
 
 
@@ -298,6 +304,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "the offer must end after it starts": "结束时间必须晚于开始时间",
         "team size must be a whole number": "成团人数须为整数",
         "time limit hours must be a whole number": "成团时限须为整数小时",
+        HOURS_RANGE: "成团时限须为 1 到 {n} 之间的整数小时",
         "per user limit must be a whole number": "每人限参团数须为整数",
         "total limit must be a whole number": "总限量须为整数",
         "per user limit is a whole number from 1 to 1000": "每人限参团数须为 1 到 1000 之间的整数",

@@ -59,6 +59,9 @@ async def test_brand_staff_create_edit_and_deactivate_an_offer(zc_client, zc_run
     assert r.status_code == 422 and "the team price must be lower than the solo price" in r.text and 'value="120"' in r.text
     r = await post_form(zc_client, BASE, form(variant.id, "69", team_size="1"))
     assert r.status_code == 422 and "team size is a whole number from 2 to 50" in r.text
+    for hours in ("0", "100000"):  # asked in hours, refused in hours (the service counts minutes)
+        r = await post_form(zc_client, BASE, form(variant.id, "69", time_limit_hours=hours))
+        assert r.status_code == 422 and f"the time limit is a whole number of hours from 1 to {zc_runtime.settings.authorization_hold_hours}" in r.text
     r = await post_form(zc_client, BASE, form(variant.id, "abc"))
     assert r.status_code == 422 and "enter an amount such as 12.50" in r.text
     r = await post_form(zc_client, BASE, form(foreign.id))  # another brand's variant: not found
