@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.auth.models import User
 from core.auth.permissions import Actor, require_actor
 from core.campaigns.campaigns import brand_for
 from core.catalog.models import Product, ProductStatus, Variant, VariantPrice
@@ -264,6 +265,10 @@ async def _sellable(session: AsyncSession, offer: GroupOffer) -> None:
 
 
 async def _check_per_user(session: AsyncSession, offer: GroupOffer, user_id: int) -> None:
+    """Within the seat's transaction. Her own user row is locked first (PostgreSQL; SQLite
+    has one writer anyway), so two seats she takes at the same moment are counted one
+    after the other and the limit holds."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     held = (
         await session.execute(select(func.count()).select_from(TeamMember).where(TeamMember.offer_id == offer.id, TeamMember.user_id == user_id, TeamMember.status.in_(HOLDING)))
     ).scalar_one()

@@ -150,3 +150,20 @@ async def test_a_crowd_of_joins_never_overfills_a_team_and_refused_joiners_are_n
         with pytest.raises((IntegrityError, DBAPIError), match="(?i)check|constraint"):
             await s.execute(update(Team).where(Team.id == team_ids[0]).values(seats_taken=Team.size + 1))
         await s.rollback()
+
+
+async def test_one_shopper_taking_seats_in_several_teams_at_once_stays_within_her_limit(zc_runtime, zc_make_user, zc_make_product):
+    runtime = zc_runtime
+    offer, _variant, _owner = await make_offer(runtime, zc_make_user, zc_make_product, size=3, per_user_limit=1, stock=60)
+    leaders = await _shoppers(runtime, "solo-leader", 6)
+    seats = await asyncio.gather(*(service.open_team(runtime, leader, offer.id, address=ADDRESS) for leader in leaders))
+    await asyncio.gather(*(payments.pay(runtime, seat.checkout_token, leader, payment_method=CARD) for seat, leader in zip(seats, leaders, strict=True)))
+    await settle(runtime)
+    [eager] = await _shoppers(runtime, "eager", 1)
+    # she taps "join" on six teams at the same moment: her user row orders the six seats
+    outcomes = await asyncio.gather(*(_try_join(runtime, eager, seat.team_id, None) for seat in seats))
+    won = [o for o in outcomes if isinstance(o, service.Seat)]
+    assert len(won) == 1, outcomes
+    assert all("at most 1 team" in str(o) for o in outcomes if not isinstance(o, service.Seat))
+    async with runtime.db.read_session() as s:
+        assert (await s.execute(select(func.count()).select_from(TeamMember).where(TeamMember.user_id == eager.user_id))).scalar_one() == 1
