@@ -32,7 +32,7 @@ async def test_upgrade_is_idempotent_and_models_match(zc_runtime):
     # a branch head that others depend on (core) is implied by their rows in alembic_version
     assert before and before <= migrate.script_heads(zc_runtime)
     assert "0001_live" in before  # the base of a branch without tables yet
-    assert {"0002_feed_tables", "0002_group_buy_tables"} <= before
+    assert {"0002_feed_tables", "0003_group_buy_notices"} <= before
     assert {"core", "notes", "feed", "live", "group_buy"} <= set(migrate.branch_heads(zc_runtime))
     assert await migrate.check(zc_runtime) is None
 
