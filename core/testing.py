@@ -295,15 +295,21 @@ _APPS: dict[Any, Any] = {}
 
 def _app_key(runtime: Any) -> Any:
     """What an app's routes, middleware and templates depend on: the settings (but the
-    per-test queue namespace) and the plugin objects themselves. None (build a fresh
-    app) when a plugin is an object made for one test, which would otherwise be kept."""
+    per-test queue namespace and database) and the plugins: a module or class itself, an
+    object by its class (a test's stand-in made afresh for each test answers its hooks
+    through the test's runtime; what the app keeps of a plugin comes from its routes and
+    templates, which its class decides). None (a fresh app, not kept) for a class made
+    inside a function."""
     import types
 
-    plugins = tuple(sorted(runtime.pm.list_name_plugin(), key=lambda item: item[0]))
-    if not all(isinstance(plugin, (types.ModuleType, type)) for _, plugin in plugins):
-        return None
+    plugins = []
+    for name, plugin in sorted(runtime.pm.list_name_plugin(), key=lambda item: item[0]):
+        kind = plugin if isinstance(plugin, (types.ModuleType, type)) else type(plugin)
+        if "<locals>" in getattr(kind, "__qualname__", ""):
+            return None
+        plugins.append((name, kind))
     settings = runtime.settings.model_dump(mode="json", exclude={"queue_namespace", "database_url"})
-    return (repr(sorted(settings.items())), plugins)
+    return (repr(sorted(settings.items())), tuple(plugins))
 
 
 @pytest.fixture
