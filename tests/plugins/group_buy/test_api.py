@@ -42,24 +42,23 @@ async def shopper(client, make_user):
     return user, await api_token(client, user.email)
 
 
-async def open_paid_team(client, runtime, offer_id: int, headers) -> dict:
-    seat = await client.post(f"{API}/offers/{offer_id}/teams", json={"address": ADDRESS}, headers=headers)
+async def _paid_seat(client, runtime, path: str, headers) -> dict:
+    """Take a seat (POST `path`), pay it with the sandbox card, let the events run."""
+    seat = await client.post(path, json={"address": ADDRESS}, headers=headers)
     assert seat.status_code == 201, seat.text
     seat = seat.json()
     paid = await client.post(seat["pay_url"], json={"payment_method": CARD}, headers=headers)
     assert paid.status_code == 200, paid.text
     await settle(runtime)
     return seat
+
+
+async def open_paid_team(client, runtime, offer_id: int, headers) -> dict:
+    return await _paid_seat(client, runtime, f"{API}/offers/{offer_id}/teams", headers)
 
 
 async def join_paid(client, runtime, team_id: int, headers) -> dict:
-    seat = await client.post(f"{API}/teams/{team_id}/join", json={"address": ADDRESS}, headers=headers)
-    assert seat.status_code == 201, seat.text
-    seat = seat.json()
-    paid = await client.post(seat["pay_url"], json={"payment_method": CARD}, headers=headers)
-    assert paid.status_code == 200, paid.text
-    await settle(runtime)
-    return seat
+    return await _paid_seat(client, runtime, f"{API}/teams/{team_id}/join", headers)
 
 
 # ---------------------------------------------------------------- offers
