@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import sys
 import logging
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -105,13 +105,14 @@ def _register(pm: PluginManager, plugin: object, name: str, version: str, dist: 
     pm.infos[name] = PluginInfo(name, version, getattr(plugin, "__name__", type(plugin).__name__), dist, kind)
 
 
-_FOUND: dict[tuple[str, tuple[str, ...]], tuple[Any, ...]] = {}
+_FOUND: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, str | None, str], ...]] = {}
 
 
 def _entry_points(group: str) -> tuple[tuple[Any, str | None, str], ...]:
-    """The group's entry points with their distribution's name and version, found once per search path: scanning every installed
-    distribution costs ~15 ms, and a process (a test run above all) builds many plugin
-    managers. A new folder on sys.path is searched afresh."""
+    """The group's entry points with their distribution's name and version, found once
+    per search path: scanning every installed distribution costs ~15 ms, and a process
+    (a test run above all) builds many plugin managers. A new folder on sys.path is
+    searched afresh."""
     key = (group, tuple(sys.path))
     found = _FOUND.get(key)
     if found is None:

@@ -85,7 +85,7 @@ def zc_extra_plugins() -> list[tuple[str, object]]:
 @pytest.fixture
 async def _zc_test_database(zc_var_dir: Path, zc_database_url: str, _zc_demo_templates: dict[str, str], request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """The session's database; for a test marked `zc_demo`, a private copy of a database
-    the demo was seeded into once per session (see `_zc_demo_template`)."""
+    the demo was seeded into once per session (see `_seed_demo_template`)."""
     if request.node.get_closest_marker("zc_demo") is None:
         yield zc_database_url
         return
