@@ -329,12 +329,38 @@ def zc_app(zc_runtime: Any) -> Any:
     return app
 
 
+SHUTDOWN_WATCH_SECONDS = 60
+
+
+def _dump_tasks() -> None:
+    """What every event loop of the process is waiting on (asyncio keeps no per-thread
+    view): printed when an app's shutdown has not finished in time."""
+    import sys
+
+    print(f"\n[zhongcao] the app's shutdown is still waiting after {SHUTDOWN_WATCH_SECONDS} s; the tasks:", file=sys.stderr)
+    for task in list(asyncio.tasks._all_tasks):  # noqa: SLF001 - a diagnostic
+        if not task.done():
+            print(f"-- {task!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+
+
 @pytest.fixture
 async def zc_client(zc_app: Any) -> AsyncIterator[Any]:
+    """An AsyncTestClient with the app's lifespan running. Should its shutdown hang, the
+    tasks it waits on are printed after SHUTDOWN_WATCH_SECONDS (the blocked test loop
+    cannot say so itself)."""
+    import threading
+
     from litestar.testing import AsyncTestClient
 
-    async with AsyncTestClient(app=zc_app, base_url="http://testserver.local") as client:
-        yield client
+    watchdog = threading.Timer(SHUTDOWN_WATCH_SECONDS, _dump_tasks)
+    watchdog.daemon = True
+    try:
+        async with AsyncTestClient(app=zc_app, base_url="http://testserver.local") as client:
+            yield client
+            watchdog.start()
+    finally:
+        watchdog.cancel()
 
 
 @pytest.fixture
