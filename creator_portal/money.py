@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from core.auth.permissions import Actor, require_actor
 from core.campaigns import commissions, reports
 from core.campaigns import payouts as payout_service
-from core.campaigns.campaigns import ppm_to_percent
+from core.catalog.service import ppm_to_percent
 from core.campaigns.models import Commission, CommissionStatus, PayoutStatus
 from core.db import utcnow
 from core.errors import ValidationFailed

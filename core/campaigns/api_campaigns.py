@@ -29,6 +29,7 @@ from core.campaigns.models import (
     CreatorProfile,
 )
 from core.catalog.models import Brand, Product, Variant
+from core.catalog.service import ppm_to_percent
 from core.db import utcnow
 from core.orders.models import Order
 from core.web import login_required, strict_body
@@ -305,8 +306,8 @@ def terms_out(v: CommissionRate | None) -> TermsOut | None:
     if v is None:
         return None
     return TermsOut(
-        kind=v.kind, rate_percent=service.ppm_to_percent(v.rate_ppm) if v.kind == "percent" else None, rate_ppm=v.rate_ppm, flat_minor=v.flat_minor,
-        new_buyer_rate_percent=service.ppm_to_percent(v.new_buyer_rate_ppm) if v.new_buyer_rate_ppm is not None else None,
+        kind=v.kind, rate_percent=ppm_to_percent(v.rate_ppm) if v.kind == "percent" else None, rate_ppm=v.rate_ppm, flat_minor=v.flat_minor,
+        new_buyer_rate_percent=ppm_to_percent(v.new_buyer_rate_ppm) if v.new_buyer_rate_ppm is not None else None,
         new_buyer_rate_ppm=v.new_buyer_rate_ppm, new_buyer_flat_minor=v.new_buyer_flat_minor, effective_from=v.effective_from,
     )
 

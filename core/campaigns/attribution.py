@@ -39,7 +39,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth.permissions import Actor, can_act_for_brand, require_actor
-from core.campaigns.campaigns import ppm_to_percent
+from core.catalog.service import ppm_to_percent
 from core.campaigns.commissions import accrue_order, half_up, reverse_for_refunds
 from core.campaigns.models import (
     Attribution,

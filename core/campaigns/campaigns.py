@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
@@ -126,11 +125,6 @@ def percent(value: Any, field: str) -> int:
         return percent_to_ppm(value)
     except ValidationFailed as exc:
         raise _fail(field, exc.detail.replace("rate_percent", field)) from exc
-
-
-def ppm_to_percent(ppm: int) -> str:
-    text = format(Decimal(ppm) / 10_000, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def clean_eligibility(runtime: Runtime, raw: Any) -> dict[str, Any]:

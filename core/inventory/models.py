@@ -45,7 +45,7 @@ class StockPool(IdMixin, Base):
 
     __tablename__ = "stock_pool"
     __table_args__ = (
-        UniqueConstraint("name"),
+        UniqueConstraint("location_id", "name"),  # a brand's own names; set_aside keeps them unique per brand
         CheckConstraint("available >= 0", name="available"),
         CheckConstraint("reserved >= 0", name="reserved"),
         CheckConstraint("committed >= 0", name="committed"),

@@ -576,7 +576,8 @@ async def pools_of_brand(session: AsyncSession, brand_id: int, *, pool_ids: list
 
 async def set_aside(session: AsyncSession, brand_id: int, *, name: Any, variant_id: Any, location_id: Any, quantity: Any) -> StockPool:
     """Brand staff set units aside by hand (a flash deal) at a location they choose.
-    Names are unique across pools; `campaign-…` names are the campaigns' own."""
+    Names are unique within the brand (another brand's names are neither refused nor
+    revealed); `campaign-…` names are the campaigns' own."""
     name = _name(name, "pool", POOL_NAME_MAX)
     if name.lower().startswith(CAMPAIGN_POOL_PREFIX):
         raise ValidationFailed(f"pool names starting with {CAMPAIGN_POOL_PREFIX!r} are kept for campaign samples")
@@ -584,7 +585,11 @@ async def set_aside(session: AsyncSession, brand_id: int, *, name: Any, variant_
         raise ValidationFailed("a pool needs at least one unit")
     _vid, sku = await _variant_of_brand(session, brand_id, variant_id)
     location = await location_of_brand(session, brand_id, location_id)
-    if (await session.execute(select(StockPool.id).where(StockPool.name == name))).first() is not None:
+    same_name = (
+        select(StockPool.id).join(StockLocation, StockLocation.id == StockPool.location_id)
+        .where(StockLocation.brand_id == brand_id, StockPool.name == name)
+    )
+    if (await session.execute(same_name)).first() is not None:
         raise Conflict(f"a pool named {name!r} exists already")
     try:
         async with session.begin_nested():  # a concurrent twin (same name) costs this change only

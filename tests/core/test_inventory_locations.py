@@ -123,11 +123,17 @@ async def test_refusals_write_nothing(zc_runtime, zc_make_product):
     rival_pool = await run(zc_runtime, lambda s: inventory.set_aside(s, rival, name="rival deal", variant_id=other.id, location_id=rival_main.id, quantity=2))
     with pytest.raises(NotFound):
         await run(zc_runtime, lambda s: campaign_service.release_pool_by_hand(s, brand, rival_pool.id))
-    with pytest.raises(Conflict, match="exists already"):  # pool names are unique across brands
-        await run(zc_runtime, lambda s: inventory.set_aside(s, brand, name="rival deal", variant_id=variant.id, location_id=main.id, quantity=1))
     assert await run(zc_runtime, lambda s: inventory.pools_of_brand(s, brand)) == []
     assert await levels(zc_runtime) != before_levels  # only the rival's pool moved stock
     assert (await run(zc_runtime, lambda s: inventory.stock_by_location(s, [variant.id])))[variant.id][0].available == 5
+
+    # names are each brand's own: the rival's name is free here (and not revealed), a second use of one's own is refused
+    mine = await run(zc_runtime, lambda s: inventory.set_aside(s, brand, name="rival deal", variant_id=variant.id, location_id=main.id, quantity=1))
+    assert mine.name == "rival deal" and mine.id != rival_pool.id
+    for location in (main, empty):
+        with pytest.raises(Conflict, match="exists already"):
+            await run(zc_runtime, lambda s: inventory.set_aside(s, brand, name="rival deal", variant_id=variant.id, location_id=location.id, quantity=1))
+    assert [p.name for p in await run(zc_runtime, lambda s: inventory.pools_of_brand(s, brand))] == ["rival deal"]
 
 
 # ---------------------------------------------------------------- JSON API

@@ -287,7 +287,7 @@ async def test_lists_are_paged_and_keep_the_other_choices(zc_client, monkeypatch
 def test_rates_are_written_by_the_core_rule():
     """The portal's "12.5%" is the core's `ppm_to_percent` with the sign (it had its own
     copy once, which wrote -2.5% as "-3.5%"): one rule for the API and every page."""
-    from core.campaigns.campaigns import ppm_to_percent
+    from core.catalog.service import ppm_to_percent
     from creator_portal.money import percent_text
 
     for ppm in (0, 1, 120_000, 125_000, 1_000_000, 123_456, -25_000):
