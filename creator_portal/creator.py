@@ -79,7 +79,6 @@ PAYOUT_FIELDS = {
     "branch": "Branch", "swift": "SWIFT",
 }
 BANK_FIELDS = ("account_name", "account_number", "bank_name", "branch", "swift")
-RATE_CURRENCIES = ("CNY", "HKD", "USD", "EUR", "JPY")
 
 
 # ---------------------------------------------------------------- views
@@ -463,7 +462,7 @@ class CreatorPages(Controller):
             {
                 "profile": profile, "payout": profiles.masked_payout(profile) if profile else {}, "typed_stats": profile is None or profile.stats_source == StatsSource.SELF_REPORTED,
                 "rates": {k: forms.major(getattr(profile, k), profile.rate_currency) if profile and getattr(profile, k) is not None else "" for k in ("rate_image_minor", "rate_video_minor")},
-                "currencies": RATE_CURRENCIES, "payout_labels": PAYOUT_LABELS, "payout_fields": PAYOUT_FIELDS, "bank_fields": BANK_FIELDS,
+                "currencies": profiles.RATE_CURRENCIES, "payout_labels": PAYOUT_LABELS, "payout_fields": PAYOUT_FIELDS, "bank_fields": BANK_FIELDS,
                 "error": error, "failed": failed, "form": form or {}, "section": "profile",
             },
             status_code=status_code,

@@ -48,9 +48,8 @@ if TYPE_CHECKING:
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PER_PAGE = 20
 MAX_PAGE = 500
-RATE_CURRENCY = DEFAULT_CURRENCY  # the rate filter's unit (creators' rates are mostly in CNY)
 SORTS = (("followers", "Most followers"), ("engagement", "Highest engagement"), ("newest", "Newest"))
-TEXT_FIELDS = ("q", "category", "region", "followers_min", "followers_max", "engagement_min", "rate_max", "sort")
+TEXT_FIELDS = ("q", "category", "region", "followers_min", "followers_max", "engagement_min", "rate_max", "rate_currency", "sort")
 S = CollabStatus
 
 
@@ -73,7 +72,8 @@ def _count(raw: str, what: str) -> int | None:
 
 def search_filter(params: dict[str, list[str]]) -> profiles.CreatorFilter:
     """The page's GET form as the service's filter. Empty fields are ignored; followers
-    are whole numbers, engagement a percentage ("2.5"), the rate in major units of CNY."""
+    are whole numbers, engagement a percentage ("2.5"), the rate in major units of the
+    chosen currency (CNY unless another is picked)."""
     category = _last(params, "category").lower()
     if category and not profiles.SLUG_RE.match(category):
         raise ValidationFailed("category: a lowercase word such as beauty or skincare")
@@ -85,6 +85,9 @@ def search_filter(params: dict[str, list[str]]) -> profiles.CreatorFilter:
         raise ValidationFailed("choose a sort order from the list")
     engagement = _last(params, "engagement_min").rstrip("%").strip()
     rate = _last(params, "rate_max")
+    currency = _last(params, "rate_currency").upper() or DEFAULT_CURRENCY
+    if currency not in profiles.RATE_CURRENCIES:
+        raise ValidationFailed("choose the price's currency from the list")
     return profiles.CreatorFilter(
         q=_last(params, "q")[:120] or None,
         tiers=tuple(dict.fromkeys(v.strip() for v in params.get("tier", []) if v.strip())),
@@ -93,7 +96,8 @@ def search_filter(params: dict[str, list[str]]) -> profiles.CreatorFilter:
         min_followers=_count(_last(params, "followers_min"), "followers (from)"),
         max_followers=_count(_last(params, "followers_max"), "followers (to)"),
         min_engagement_ppm=campaign_service.percent(engagement, "engagement rate") if engagement else None,
-        max_rate_image_minor=forms.amount_minor(rate, RATE_CURRENCY) if rate else None,
+        max_rate_image_minor=forms.amount_minor(rate, currency) if rate else None,
+        rate_currency=currency,
         sort=sort,
     )
 
@@ -172,7 +176,7 @@ class CreatorDiscoveryPages(Controller):
         base = f"/creator/brands/{slug}/creators"
         page = _page_number(params)
         ctx: dict[str, Any] = {
-            "brand": brand, "section": "creators", "base": base, "tiers": profiles.tiers(runtime), "sorts": SORTS, "rate_currency": RATE_CURRENCY,
+            "brand": brand, "section": "creators", "base": base, "tiers": profiles.tiers(runtime), "sorts": SORTS, "rate_currencies": profiles.RATE_CURRENCIES,
             "form": {**{name: _last(params, name) for name in TEXT_FIELDS}, "tier": params.get("tier", [])},
             "cards": [], "total": 0, "page": page, "error": None, "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         }
@@ -301,7 +305,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "Max": "最高",
         "Engagement rate at least (%)": "互动率不低于（%）",
         "e.g. 3": "例如 3",
-        "Image note price up to ({currency})": "图文笔记报价不高于（{currency}）",
+        "Image note price up to": "图文笔记报价不高于",
         "e.g. 2000": "例如 2000",
         "Sort by": "排序",
         "Most followers": "粉丝最多",

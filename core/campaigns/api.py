@@ -59,16 +59,18 @@ class CreatorController(Controller):
         max_followers: Count = None,
         min_engagement_ppm: Count = None,
         max_rate_image_minor: Count = None,
+        rate_currency: Annotated[str, Parameter(min_length=3, max_length=3)] = "CNY",
         sort: Literal["followers", "engagement", "newest"] = "followers",
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> CreatorPage:
         """Creator discovery for brands: filter by tier (repeatable), category, region (a
-        country includes its provinces), follower range, engagement rate and image-note price."""
+        country includes its provinces), follower range, engagement rate and image-note price
+        (`max_rate_image_minor` in `rate_currency`: creators who quote in another currency do not match)."""
         found, total = await profiles.find_creators(
             session, runtime,
             profiles.CreatorFilter(q=q, tiers=tuple(tier or ()), category=category, region=region, min_followers=min_followers, max_followers=max_followers,
-                                   min_engagement_ppm=min_engagement_ppm, max_rate_image_minor=max_rate_image_minor, sort=sort),
+                                   min_engagement_ppm=min_engagement_ppm, max_rate_image_minor=max_rate_image_minor, rate_currency=rate_currency, sort=sort),
             limit=limit, offset=offset,
         )
         return CreatorPage(items=[creator_out(runtime, p, name) for p, name in found], total=total, limit=limit, offset=offset)

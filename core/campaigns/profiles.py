@@ -255,6 +255,9 @@ async def save_profile(session: AsyncSession, runtime: Runtime, actor: Actor | N
     return profile
 
 
+RATE_CURRENCIES = ("CNY", "HKD", "USD", "EUR", "JPY")  # the ones creators quote in, as the portal offers them
+
+
 @dataclass(frozen=True)
 class CreatorFilter:
     q: str | None = None
@@ -265,6 +268,7 @@ class CreatorFilter:
     max_followers: int | None = None
     min_engagement_ppm: int | None = None
     max_rate_image_minor: int | None = None
+    rate_currency: str = "CNY"  # the unit of max_rate_image_minor: a rate in another currency never matches it
     sort: str = "followers"  # followers | engagement | newest
 
 
@@ -294,7 +298,11 @@ async def find_creators(session: AsyncSession, runtime: Runtime, f: CreatorFilte
     if f.min_engagement_ppm is not None:
         query = query.where(CreatorProfile.engagement_rate_ppm >= f.min_engagement_ppm)
     if f.max_rate_image_minor is not None:
-        query = query.where(CreatorProfile.rate_image_minor <= f.max_rate_image_minor)
+        try:
+            currency = validate_currency(f.rate_currency)
+        except ValueError as exc:
+            raise ValidationFailed("rate_currency: an ISO 4217 code such as CNY", extra={"fields": {"rate_currency": "invalid"}}) from exc
+        query = query.where(CreatorProfile.rate_currency == currency, CreatorProfile.rate_image_minor <= f.max_rate_image_minor)
     if f.category:
         if session.get_bind().dialect.name == "postgresql":
             query = query.where(text("creator_profile.categories @> CAST(:category AS JSONB)").bindparams(category=json.dumps([f.category])))

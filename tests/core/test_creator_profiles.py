@@ -75,6 +75,13 @@ async def test_discovery_filters(zc_client, zc_make_user):
     assert_problem(await zc_client.get(f"{API}/creators?min_followers=-1"), 400)
     assert_problem(await zc_client.get(f"{API}/creators/nobody"), 404)
 
+    # a price cap is in one currency: $1,500 is not under ¥2,500, though 150000 < 250000
+    await creator(zc_client, zc_make_user, "us.hiker", followers=1_000, avg_engagement=50, rate_currency="USD", rate_image_minor=150_000)
+    assert await handles("max_rate_image_minor=250000") == ["micro.beauty", "koc.tea"]
+    assert await handles("max_rate_image_minor=250000&rate_currency=usd") == ["us.hiker"]
+    assert await handles("rate_currency=USD") == ["mid.outdoor", "micro.beauty", "koc.tea", "us.hiker"]  # no cap, no currency filter
+    assert_problem(await zc_client.get(f"{API}/creators?max_rate_image_minor=1&rate_currency=XXX"), 422)
+
 
 async def test_only_creators_have_profiles_and_bad_input_is_refused(zc_client, zc_make_user):
     shopper = await api_token(zc_client, (await zc_make_user()).email)

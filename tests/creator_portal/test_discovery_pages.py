@@ -103,16 +103,18 @@ async def test_each_filter_narrows_the_results(zc_client, zc_make_user, three):
     assert await found("region=CN") == ["micro.beauty", "koc.tea"]
     assert await found("region=cn-sh") == ["micro.beauty"]
     assert await found("rate_max=2500") == ["micro.beauty", "koc.tea"]  # ¥2,000 and ¥300 per image note
+    assert await found("rate_max=2500&rate_currency=USD") == []  # their prices are in CNY
     assert await found("q=outdoor") == ["mid.outdoor"]
     assert await found("category=beauty&region=CN&q=&tier=") == ["micro.beauty"]  # empty fields are ignored
     assert await found("sort=engagement") == ["koc.tea", "mid.outdoor", "micro.beauty"]
     # the form keeps what was asked
-    kept = await zc_client.get(f"{BASE}?tier=micro&category=beauty&engagement_min=1.5")
-    assert 'value="micro" checked' in kept.text and 'value="beauty"' in kept.text and 'value="1.5"' in kept.text
+    kept = await zc_client.get(f"{BASE}?tier=micro&category=beauty&engagement_min=1.5&rate_currency=USD")
+    assert 'value="micro" checked' in kept.text and 'value="beauty"' in kept.text and 'value="1.5"' in kept.text and '<option value="USD" selected>' in kept.text
     # bad input: a friendly message and 422, never a server error
     for query, message in (("tier=superstar", "unknown tier"), ("followers_min=lots", "whole number"), ("followers_max=-5", "0 or more"),
                            ("engagement_min=abc", "engagement rate"), ("rate_max=cheap", "12.50"), ("region=Shanghai!", "ISO 3166"),
-                           ("category=Beauty%20Care", "lowercase"), ("sort=price", "sort order")):
+                           ("category=Beauty%20Care", "lowercase"), ("sort=price", "sort order"),
+                           ("rate_max=10&rate_currency=GBP", "currency from the list")):
         bad = await zc_client.get(f"{BASE}?{query}")
         assert bad.status_code == 422 and 'data-testid="discovery-error"' in bad.text and message in bad.text, (query, bad.text[-2000:])
         assert handles(bad.text) == []
