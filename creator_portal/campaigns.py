@@ -27,7 +27,7 @@ from core.campaigns.models import Campaign, CampaignStatus, Collaboration
 from core.campaigns.models import CollabStatus as S
 from core.catalog import service as catalog
 from core.catalog.models import Brand, ProductStatus
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound, ValidationFailed
 from core.inventory import service as inventory
 from core.orders.cart import DEFAULT_CURRENCY
 from core.web import login_required, render
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 StatusFilter = Annotated[str | None, Parameter(max_length=20)]
+CurrencyParam = Annotated[str | None, Parameter(max_length=3)]
 
 CAMPAIGN_STATUSES = list(CAMPAIGN_LABELS.items())
 BOARD = [
@@ -184,6 +185,21 @@ async def product_rows(session: AsyncSession, actor: Actor | None, brand: Brand,
     ]
 
 
+async def priced_currencies(session: AsyncSession, actor: Actor | None, brand: Brand) -> list[str]:
+    """The currencies a new campaign can run in: those the brand prices its products in
+    (the default first, so a brand without prices still gets it)."""
+    found = await catalog.list_brand_products(session, actor, brand.id, limit=200)
+    priced = {c for v in found for vv in v.variants for c in vv.prices}
+    return [DEFAULT_CURRENCY, *sorted(priced - {DEFAULT_CURRENCY})]
+
+
+def new_campaign_currency(raw: str, offered: list[str]) -> str:
+    currency = (raw or DEFAULT_CURRENCY).strip().upper()
+    if currency not in offered:
+        raise ValidationFailed("choose the campaign's currency from the list: the ones your products are priced in")
+    return currency
+
+
 def eligibility_text(rules: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     if rules.get("tiers"):
@@ -255,21 +271,25 @@ class BrandCampaignPages(Controller):
 
     async def _form_page(
         self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, slug: str, campaign_id: int | None = None, *,
-        form: dict[str, Any] | None = None, error: str | None = None, status_code: int = 200,
+        form: dict[str, Any] | None = None, error: str | None = None, status_code: int = 200, currency: str = DEFAULT_CURRENCY,
     ) -> Any:
         brand = await my_brand(session, actor, slug)
-        campaign, products = None, []
+        campaign, products, offered = None, [], []
         if campaign_id is not None:
             campaign = await self._campaign(session, actor, brand, campaign_id)
             products = await views.products_out(session, campaign)
-        currency = campaign.currency if campaign else DEFAULT_CURRENCY
+            currency = campaign.currency
+        else:
+            offered = await priced_currencies(session, actor, brand)
+            if currency not in offered:
+                currency = DEFAULT_CURRENCY
         rows = await product_rows(session, actor, brand, {p.product_id for p in products}, currency)
         if form is None:
             form = form_of(campaign, products) if campaign else blank_form()
         return await render(
             request, "portal/campaign_form.html",
             {
-                "brand": brand, "campaign": campaign, "rows": rows, "form": form, "error": error, "currency": currency, "section": "campaigns",
+                "brand": brand, "campaign": campaign, "rows": rows, "form": form, "error": error, "currency": currency, "currencies": offered, "section": "campaigns",
                 "tiers": [t.name for t in profiles.tiers(runtime)], "day_labels": DAY_LABELS, "seeded": {p.product_id for p in products},
                 "status_labels": dict(CAMPAIGN_STATUSES),
             },
@@ -277,24 +297,29 @@ class BrandCampaignPages(Controller):
         )
 
     @get("/new")
-    async def new(self, request: Request, slug: str, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
-        return await self._form_page(request, session, runtime, actor, slug)
+    async def new(self, request: Request, slug: str, session: AsyncSession, runtime: Runtime, actor: Actor | None, currency: CurrencyParam = None) -> Any:
+        """`?currency=HKD` starts the wizard in another of the brand's price currencies."""
+        return await self._form_page(request, session, runtime, actor, slug, currency=(currency or DEFAULT_CURRENCY).upper())
 
     @post("/new")
     async def create(self, request: Request, slug: str, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         brand = await my_brand(session, actor, slug)
-        rows = await product_rows(session, actor, brand, set(), DEFAULT_CURRENCY)
+        offered = await priced_currencies(session, actor, brand)
+        asked = forms.text(data, "currency").upper() or DEFAULT_CURRENCY
+        currency = asked if asked in offered else DEFAULT_CURRENCY
+        rows = await product_rows(session, actor, brand, set(), currency)
         form = read_form(data, rows)
 
         async def work() -> Campaign:
-            campaign = await service.create_campaign(session, runtime, actor, slug, campaign_fields(form, DEFAULT_CURRENCY))
+            new_campaign_currency(asked, offered)
+            campaign = await service.create_campaign(session, runtime, actor, slug, {**campaign_fields(form, currency), "currency": currency})
             await self._save_products(session, runtime, actor, campaign, rows, form, {}, [])
             return campaign
 
         def done(campaign: Campaign) -> str:
             return notice_url(f"/creator/brands/{slug}/campaigns/{campaign.id}", "Draft saved. Check the preview, then publish.")
 
-        return await attempt(session, work, done, partial(self._form_page, request, session, runtime, actor, slug, form=form))
+        return await attempt(session, work, done, partial(self._form_page, request, session, runtime, actor, slug, form=form, currency=currency))
 
     @get("/{campaign_id:int}/edit")
     async def edit(self, request: Request, slug: str, campaign_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -536,6 +561,8 @@ class BrandCampaignPages(Controller):
 
 TRANSLATIONS: dict[str, dict[str, str]] = {
     "zh-CN": {
+        "budget, fees and commissions are in this currency; it cannot change once the campaign is saved": "预算、费用和佣金都以此币种计算；活动保存后不可更改",
+        "choose the campaign's currency from the list: the ones your products are priced in": "请从列表中选择活动币种：即你的商品已定价的币种",
         'Accept': '接受',
         'Add a product first': '先添加商品',
         'Anyone': '所有人',

@@ -378,3 +378,33 @@ async def test_the_wizard_fields_fit_at_1280_and_390_pixels(zc_client, zc_make_u
     assert "min-width:0" in rules[".seed-row select"] and "width:100%" in rules[".seed-row select"]
     assert "min-width:0" in rules[".wizard-step"]  # a fieldset is as wide as its content otherwise
     assert "@media(max-width:560px){.seed-sample{grid-template-columns:1fr}}" in css  # the variant gets the row on a phone
+
+
+async def test_a_new_campaign_runs_in_one_of_the_brands_price_currencies(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    owner = await zc_make_user(brand=("harbour-tea", "owner"))
+    variant = await zc_make_product("harbour-tea", price=12800, currency="HKD", title="Oolong tin")
+    await portal_login(zc_client, owner.email)
+    base = "/creator/brands/harbour-tea/campaigns"
+
+    page = await zc_client.get(f"{base}/new")
+    assert 'data-testid="campaign-currency"' in page.text and '<strong aria-current="true">CNY</strong>' in page.text and 'href="?currency=HKD"' in page.text
+    hkd = await zc_client.get(f"{base}/new?currency=hkd")
+    assert '<strong aria-current="true">HKD</strong>' in hkd.text and '<input type="hidden" name="currency" value="HKD">' in hkd.text
+    assert (await zc_client.get(f"{base}/new?currency=GBP")).text.count('<strong aria-current="true">CNY</strong>') == 1  # not offered: the default
+
+    refused = await post_form(zc_client, f"{base}/new", wizard(variant, currency="GBP", budget="100"))
+    assert refused.status_code == 422 and "currency from the list" in refused.text and await campaign_count(zc_runtime) == 0
+
+    created = await post_form(zc_client, f"{base}/new", wizard(variant, currency="HKD", budget="1000.50", fixed_fee="80", **{
+        f"p{variant.product_id}_kind": "flat", f"p{variant.product_id}_flat": "12.5", f"p{variant.product_id}_nb_flat": ""}))
+    assert created.status_code == 303, created.text
+    campaign_id = int(created.headers["location"].split("?")[0].rsplit("/", 1)[1])
+    async with zc_runtime.db.read_session() as s:
+        campaign = await s.get(Campaign, campaign_id)
+        assert (campaign.currency, campaign.budget_minor, campaign.fixed_fee_minor) == ("HKD", 100_050, 8_000)
+        [item] = await service.products_of(s, campaign_id)
+        [rate] = await service.rate_versions(s, item.id)
+        assert (rate.kind, rate.flat_minor) == ("flat", 1_250)
+    edit = await zc_client.get(f"{base}/{campaign_id}/edit")
+    assert edit.status_code == 200 and 'data-testid="campaign-currency"' not in edit.text and 'name="currency"' not in edit.text
+    assert "Currency: HKD" in edit.text and "Budget (HKD)" in edit.text  # fixed once saved
