@@ -182,8 +182,9 @@ class BrandProductPages(Controller):
         await self._owned(session, actor, brand, product_id)
         view = await catalog.get_owned_product_view(session, actor, product_id)
         variants = []
+        stock = await inventory.snapshots(session, [vv.variant.id for vv in view.variants])
         for vv in view.variants:
-            snap = await inventory.snapshot(session, vv.variant.id)
+            snap = stock[vv.variant.id]
             price = vv.prices.get(DEFAULT_CURRENCY)
             variants.append({
                 "variant": vv.variant, "price": price, "stock": snap,

@@ -9,6 +9,7 @@ moves stock once.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -374,16 +375,25 @@ async def expired_hold_ids(session: AsyncSession, now: datetime | None = None, l
 
 
 async def snapshot(session: AsyncSession, variant_id: int) -> StockSnapshot:
-    """Totals for a variant across locations and pools (reports, tests, the product page)."""
-    levels = (await session.execute(select(StockLevel).where(StockLevel.variant_id == variant_id).execution_options(populate_existing=True))).scalars().all()
-    pools = (await session.execute(select(StockPool).where(StockPool.variant_id == variant_id).execution_options(populate_existing=True))).scalars().all()
-    return StockSnapshot(
-        on_hand=sum(lv.on_hand for lv in levels),
-        available=sum(lv.available for lv in levels),
-        reserved=sum(lv.reserved for lv in levels) + sum(p.reserved for p in pools),
-        committed=sum(lv.committed for lv in levels) + sum(p.committed for p in pools),
-        pooled=sum(p.available for p in pools),
-    )
+    """Totals for a variant across locations and pools (reports, tests)."""
+    return (await snapshots(session, [variant_id]))[variant_id]
+
+
+async def snapshots(session: AsyncSession, variant_ids: Sequence[int]) -> dict[int, StockSnapshot]:
+    """`snapshot` of several variants in two statements (the product page's variants)."""
+    levels = (await session.execute(select(StockLevel).where(StockLevel.variant_id.in_(variant_ids)).execution_options(populate_existing=True))).scalars().all()
+    pools = (await session.execute(select(StockPool).where(StockPool.variant_id.in_(variant_ids)).execution_options(populate_existing=True))).scalars().all()
+    out = {}
+    for vid in variant_ids:
+        mine, pooled = [lv for lv in levels if lv.variant_id == vid], [p for p in pools if p.variant_id == vid]
+        out[vid] = StockSnapshot(
+            on_hand=sum(lv.on_hand for lv in mine),
+            available=sum(lv.available for lv in mine),
+            reserved=sum(lv.reserved for lv in mine) + sum(p.reserved for p in pooled),
+            committed=sum(lv.committed for lv in mine) + sum(p.committed for p in pooled),
+            pooled=sum(p.available for p in pooled),
+        )
+    return out
 
 
 async def available_by_variant(session: AsyncSession, variant_ids: list[int]) -> dict[int, int]:
