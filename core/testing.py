@@ -338,10 +338,17 @@ def _dump_tasks() -> None:
     import sys
 
     print(f"\n[zhongcao] the app's shutdown is still waiting after {SHUTDOWN_WATCH_SECONDS} s; the tasks:", file=sys.stderr)
+    loops = set()
     for task in list(asyncio.tasks._all_tasks):  # noqa: SLF001 - a diagnostic
         if not task.done():
             print(f"-- {task!r}", file=sys.stderr)
             task.print_stack(file=sys.stderr)
+            loops.add(task.get_loop())
+    # A loop asleep in select() with work queued was woken without call_soon_threadsafe
+    # (from another thread): one nudge each lets such a shutdown finish, and says so.
+    for loop in loops:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(lambda loop=loop: print(f"[zhongcao] {loop!r} was nudged awake (should the shutdown now finish, a wakeup from another thread had been lost)", file=sys.stderr))
 
 
 @pytest.fixture
