@@ -37,6 +37,7 @@ PENDING_KEY = "zhongcao.pending_events"
 DISPATCH_JOB = "core.dispatch_event"
 DISPATCH_BATCH_JOB = "core.dispatch_events"
 BATCH_SIZE = 20  # events per dispatch message: a relay pass's claims, split so several workers share them
+STOP_TRIES = 20  # Relay.stop: cancellations, half a second apart, before it gives up waiting
 CLAIM_SECONDS = 600  # longer than the dispatch job's time limit
 REDELIVER_AFTER_SECONDS = 900
 MAX_SWEEPS = 20
@@ -143,6 +144,7 @@ class Relay:
         self.runtime = runtime
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -202,7 +204,7 @@ class Relay:
     async def run(self) -> None:
         poll = self.runtime.settings.relay_poll_seconds
         last_sweep = float("-inf")
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
             except TimeoutError:
@@ -223,16 +225,26 @@ class Relay:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self.run(), name="zhongcao-outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-            self._task = None
+        """Cancel the relay and wait for it, cancelling again while it runs: a cancellation
+        that reaches it inside the database driver can be swallowed there (seen on
+        PostgreSQL: the relay kept polling and a shutdown waited for it for good), so
+        the loop also ends on `_stopping`, and the wait is bounded."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        for _ in range(STOP_TRIES):
+            task.cancel()
+            done, _pending = await asyncio.wait({task}, timeout=0.5)
+            if done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("the outbox relay ended with %r", task.exception())
+                return
+        log.error("the outbox relay did not stop within %s s; leaving it", STOP_TRIES * 0.5)
 
 
 async def dispatch_event(runtime: Runtime, event_id: str) -> None:

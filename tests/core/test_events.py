@@ -69,6 +69,29 @@ async def test_unknown_event_type_is_refused(zc_runtime):
             record_event(session, zc_runtime, "probe.typo", {})
 
 
+async def test_the_relay_stops_even_when_a_cancellation_is_swallowed_below_it(zc_runtime, monkeypatch):
+    """A shutdown once waited for the relay for good: its cancellation, arriving inside
+    the database driver, was swallowed there and the relay went on polling."""
+    relay = zc_runtime.relay
+    inside = asyncio.Event()
+
+    async def swallowing(*_args, **_kwargs) -> int:
+        inside.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # what the driver did: the cancellation is lost here
+        return 0
+
+    monkeypatch.setattr(relay, "relay_pending", swallowing)
+    relay.start()
+    relay.wake()
+    await asyncio.wait_for(inside.wait(), 5)
+    task = relay._task
+    await asyncio.wait_for(relay.stop(), 5)  # without the stop flag: forever
+    assert task is not None and task.done() and relay._task is None
+
+
 async def test_event_delivered_to_handlers_after_commit(zc_runtime, effects_file):
     await zc_runtime.start(worker=True, relay=True)
     async with zc_runtime.db.session() as session:
