@@ -315,10 +315,11 @@ async def _tax_rate(session: AsyncSession, region: str | None) -> TaxRate | None
     return None
 
 
-async def validate(runtime: Runtime, q: Quote, *, user_id: int | None) -> None:
-    """Run `validate_checkout`; any problem stops the checkout before anything is written."""
+async def validate(runtime: Runtime, q: Quote, *, user_id: int | None, cart_id: int | None = None, cart_kind: str = "shop", codes: tuple[str, ...] = ()) -> None:
+    """Run `validate_checkout`; any problem stops the checkout before anything is written.
+    The hook sees the cart as `price_adjustments` did: its id, kind and codes included."""
     cart = PricingCart(
-        currency=q.currency, user_id=user_id, region=q.region,
+        currency=q.currency, user_id=user_id, region=q.region, cart_id=cart_id, cart_kind=cart_kind, codes=codes,
         lines=[PricingLine(variant_id=ln.variant_id, product_id=ln.product_id, brand_id=ln.brand_id, sku=ln.sku, quantity=ln.quantity, unit_price_minor=ln.unit_price_minor) for b in q.brands for ln in b.lines],
     )
     problems: list[str] = []

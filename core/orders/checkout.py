@@ -113,7 +113,7 @@ async def start_checkout(
     q = await price_lines(
         session, runtime, currency=cart.currency, user_id=user_id, lines=lines, brands=brands, region=tax_region(address), codes=cart_codes(cart), cart_id=cart.id, cart_kind=cart.kind
     )
-    await validate(runtime, q, user_id=user_id)
+    await validate(runtime, q, user_id=user_id, cart_id=cart.id, cart_kind=cart.kind, codes=cart_codes(cart))
 
     checkout = Checkout(
         cart_id=cart.id, user_id=user_id, token=str(uuid.uuid4()), email=email, currency=q.currency, total_minor=q.total_minor,

@@ -588,6 +588,8 @@ async def test_hook_validate_checkout(zc_client, zc_runtime, zc_make_product, zc
         # the hook saw the priced lines
         carts = [c for c, _rt in everything.CALLS.validated if any(ln.sku == blocked.sku for ln in c.lines)]
         assert carts and {(ln.variant_id, ln.quantity, ln.unit_price_minor) for ln in carts[-1].lines} == {(blocked.id, 2, 2000), (fine.id, 2, 1000)}
+        # and the cart itself, as price_adjustments sees it: a plugin's one-off cart is known by its kind
+        assert (carts[-1].cart_kind, carts[-1].codes) == ("shop", ()) and carts[-1].cart_id is not None
 
         # fix the cart: no problems, the checkout goes through
         r = await client.delete(f"/api/v1/carts/{token}/lines/{blocked.id}")
