@@ -330,44 +330,55 @@ def zc_app(zc_runtime: Any) -> Any:
 
 
 SHUTDOWN_WATCH_SECONDS = 60
+SHUTDOWN_GIVE_UP_SECONDS = 300
 
 
-def _dump_tasks() -> None:
+def _dump_tasks(give_up: bool = False) -> None:
     """What every event loop of the process is waiting on (asyncio keeps no per-thread
-    view): printed when an app's shutdown has not finished in time."""
+    view), when an app's shutdown has not finished in time. Written to
+    ZHONGCAO_TEST_HANG_LOG (scripts/test.sh prints it; pytest captures stderr, and a
+    test that never ends never shows its capture), else to stderr. With `give_up` the
+    process then exits: a run that hangs would otherwise spend CI's whole time limit."""
+    import os
     import sys
 
-    print(f"\n[zhongcao] the app's shutdown is still waiting after {SHUTDOWN_WATCH_SECONDS} s; the tasks:", file=sys.stderr)
-    loops = set()
-    for task in list(asyncio.tasks._all_tasks):  # noqa: SLF001 - a diagnostic
-        if not task.done():
-            print(f"-- {task!r}", file=sys.stderr)
-            task.print_stack(file=sys.stderr)
-            loops.add(task.get_loop())
-    # A loop asleep in select() with work queued was woken without call_soon_threadsafe
-    # (from another thread): one nudge each lets such a shutdown finish, and says so.
-    for loop in loops:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(lambda loop=loop: print(f"[zhongcao] {loop!r} was nudged awake (should the shutdown now finish, a wakeup from another thread had been lost)", file=sys.stderr))
+    path = os.environ.get("ZHONGCAO_TEST_HANG_LOG")
+    out = open(path, "a", encoding="utf-8") if path else sys.stderr  # noqa: SIM115 - closed below
+    try:
+        waited = SHUTDOWN_GIVE_UP_SECONDS if give_up else SHUTDOWN_WATCH_SECONDS
+        print(f"\n[zhongcao] pid {os.getpid()}: the app's shutdown is still waiting after {waited} s; the tasks:", file=out)
+        for task in list(asyncio.tasks._all_tasks):  # noqa: SLF001 - a diagnostic
+            if not task.done():
+                print(f"-- {task!r}", file=out)
+                task.print_stack(file=out)
+        if give_up:
+            print("[zhongcao] giving up: exiting with status 3", file=out)
+    finally:
+        if out is not sys.stderr:
+            out.close()
+    if give_up:
+        os._exit(3)
 
 
 @pytest.fixture
 async def zc_client(zc_app: Any) -> AsyncIterator[Any]:
     """An AsyncTestClient with the app's lifespan running. Should its shutdown hang, the
-    tasks it waits on are printed after SHUTDOWN_WATCH_SECONDS (the blocked test loop
-    cannot say so itself)."""
+    tasks it waits on are written out after SHUTDOWN_WATCH_SECONDS, and the run ends
+    after SHUTDOWN_GIVE_UP_SECONDS (the blocked test loop cannot say so itself)."""
     import threading
 
     from litestar.testing import AsyncTestClient
 
-    watchdog = threading.Timer(SHUTDOWN_WATCH_SECONDS, _dump_tasks)
-    watchdog.daemon = True
+    watchdogs = [threading.Timer(SHUTDOWN_WATCH_SECONDS, _dump_tasks), threading.Timer(SHUTDOWN_GIVE_UP_SECONDS, _dump_tasks, kwargs={"give_up": True})]
     try:
         async with AsyncTestClient(app=zc_app, base_url="http://testserver.local") as client:
             yield client
-            watchdog.start()
+            for watchdog in watchdogs:
+                watchdog.daemon = True
+                watchdog.start()
     finally:
-        watchdog.cancel()
+        for watchdog in watchdogs:
+            watchdog.cancel()
 
 
 @pytest.fixture

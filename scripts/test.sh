@@ -260,7 +260,7 @@ run_pytest() {  # run_pytest NAME [VAR=value...] -- [pytest args...]
     while [[ $1 != -- ]]; do envs+=("$1"); shift; done
     shift
     local rc=0
-    env "${envs[@]}" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" --durations=15 "$@" || rc=$?
+    env "${envs[@]}" "ZHONGCAO_TEST_HANG_LOG=$PYTEST_TMP/$name-hang.log" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" --durations=15 "$@" || rc=$?
     return "$rc"
 }
 
@@ -304,6 +304,10 @@ describe() {
         *) echo "FAILED (pytest exit $1)" ;;
     esac
 }
+for hang in "$PYTEST_TMP"/*-hang.log; do  # an app shutdown that hung (core.testing.zc_client)
+    [[ -f $hang ]] && { printf '\n=== %s ===\n' "${hang##*/}"; cat "$hang"; }
+done
+
 printf '\n=== summary ===\n'
 printf 'sqlite:   %s\n' "$(describe "$sqlite_rc")"
 printf 'postgres: %s\n' "$(describe "$postgres_rc")"
