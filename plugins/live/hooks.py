@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core import hookimpl
 from plugins.live import __version__  # noqa: F401 - read by `zhongcao plugins`
+
+if TYPE_CHECKING:
+    from core.campaigns.attribution import SaleCandidate, SaleContext
+    from core.events import Event
+    from core.pricing import Adjustment, PricingCart
+    from core.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 
@@ -13,3 +20,132 @@ HERE = Path(__file__).resolve().parent
 @hookimpl
 def register_migrations() -> tuple[str, Path]:
     return ("live", HERE / "migrations" / "versions")
+
+
+@hookimpl
+def register_models() -> tuple[type, ...]:
+    from plugins.live.models import MODELS
+
+    return MODELS
+
+
+@hookimpl
+def register_event_types() -> dict[str, str]:
+    from plugins.live.service import EVENT_TYPES
+
+    return EVENT_TYPES
+
+
+@hookimpl
+def register_jobs() -> list[Any]:
+    from core.jobs import LATER_QUEUE, Job
+    from plugins.live import service
+
+    async def end_deal(runtime: Runtime, deal_id: int) -> None:
+        await service.end_deal(runtime, deal_id)
+
+    async def sweep(runtime: Runtime) -> None:
+        await service.sweep(runtime)
+
+    return [
+        Job(name=service.END_DEAL_JOB, fn=end_deal, queue=LATER_QUEUE, max_retries=5),
+        Job(name=service.SWEEP_JOB, fn=sweep, queue="default", max_retries=1, periodic=True, every_seconds=30.0),
+    ]
+
+
+@hookimpl
+async def handle_event(event: Event, runtime: Runtime) -> None:
+    """A deal purchase paid counts for good; one whose checkout closed unpaid stops
+    counting against the buyer's limit (its units went back to the deal's pool)."""
+    from plugins.live import service
+
+    if event.type == "order.paid":
+        await service.on_paid(runtime, int(event.payload["order_id"]))
+    elif event.type == "order.cancelled":
+        await service.on_checkout_closed(runtime, int(event.payload["order_id"]))
+
+
+async def _deal_of(runtime: Runtime, cart: PricingCart) -> Any:
+    from plugins.live.models import CART_KIND
+    from plugins.live.service import deal_of_cart
+
+    if cart.cart_kind != CART_KIND or cart.cart_id is None:
+        return None
+    async with runtime.db.read_session() as session:  # the claim was committed before its checkout began
+        return await deal_of_cart(session, cart.cart_id)
+
+
+@hookimpl
+async def price_adjustments(cart: PricingCart, runtime: Runtime) -> list[Adjustment]:
+    """A deal purchase costs the deal price, only while the deal runs."""
+    from core.db import utcnow
+    from core.pricing import Adjustment
+    from plugins.live.service import ADJUSTMENT_CODE, ADJUSTMENT_PRIORITY, DealState, deal_state
+
+    found = await _deal_of(runtime, cart)
+    if found is None:
+        return []
+    _claim, deal = found
+    if deal_state(deal, utcnow()) != DealState.RUNNING:
+        return []
+    return [
+        Adjustment(
+            code=ADJUSTMENT_CODE, label="直播秒杀 Flash deal", amount_minor=-(line.unit_price_minor - deal.deal_price_minor) * line.quantity,
+            priority=ADJUSTMENT_PRIORITY, variant_id=line.variant_id,
+        )
+        for line in cart.lines
+        if line.variant_id == deal.variant_id and cart.currency == deal.currency and line.unit_price_minor > deal.deal_price_minor
+    ]
+
+
+@hookimpl
+async def validate_checkout(cart: PricingCart, runtime: Runtime) -> list[str]:
+    """A deal purchase is its claim's units of the deal's variant, while the deal runs: a
+    deal that ended is refused however old the cart (its price would be gone anyway)."""
+    from core.db import utcnow
+    from plugins.live.models import CART_KIND
+    from plugins.live.service import DealState, deal_state
+
+    if cart.cart_kind != CART_KIND:
+        return []
+    found = await _deal_of(runtime, cart)
+    if found is None:
+        return ["this flash-deal purchase has no deal"]
+    claim, deal = found
+    if deal_state(deal, utcnow()) != DealState.RUNNING:
+        return ["this flash deal has ended"]
+    if [(ln.variant_id, ln.quantity) for ln in cart.lines] != [(deal.variant_id, claim.quantity)]:
+        return ["a flash-deal purchase is the deal's product only"]
+    return []
+
+
+@hookimpl
+async def attribute_sale(order: SaleContext, runtime: Runtime) -> list[SaleCandidate]:
+    """A purchase made in a room belongs to its host: the core keeps the candidate only
+    when she is a creator with an eligible collaboration for the product."""
+    from sqlalchemy import select
+
+    from core.campaigns.attribution import SaleCandidate
+    from plugins.live.models import DealClaim, FlashDeal, LiveRoom
+
+    async with runtime.db.read_session() as session:
+        row = (
+            await session.execute(
+                select(LiveRoom.id, LiveRoom.host_user_id, DealClaim.created_at, FlashDeal.variant_id)
+                .join(FlashDeal, FlashDeal.id == DealClaim.deal_id)
+                .join(LiveRoom, LiveRoom.id == DealClaim.room_id)
+                .where(DealClaim.checkout_id == order.checkout_id)
+            )
+        ).first()
+    if row is None:
+        return []
+    return [SaleCandidate(creator_user_id=row.host_user_id, source="live", touched_at=row.created_at, variant_ids=(row.variant_id,), ref=str(row.id), priority=50)]
+
+
+@hookimpl
+def register_routes(surface: str) -> list[Any]:
+    if surface == "api":
+        from plugins.live.api import API_CONTROLLERS
+
+        return list(API_CONTROLLERS)
+    return []

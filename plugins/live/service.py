@@ -1,0 +1,642 @@
+"""Live rooms and their flash deals.
+
+Who may do what:
+- a brand's staff make rooms for their brand (hosted by themselves or by a creator,
+  named by handle), add co-hosts and moderators, and define flash deals;
+- the host, a co-host or the brand's staff run the room: go live, pin products (only
+  the room's brand's, at most three at once), launch deals, end the room;
+- anyone reads a room that is not only scheduled in private (every room is public once
+  made: a schedule is an announcement).
+A room or deal another caller cannot run is "not found", like a missing one.
+
+A flash deal sells from a stock pool of its own, carved from general stock when the deal
+is made (so a deal can never promise units the brand does not have), through the core's
+checkout: a purchase is a one-off cart (kind "live") of the deal's variant, checked out
+with `pools={variant: deal pool}`, priced at the deal price by `price_adjustments` while
+the deal runs. Units are taken by the core's conditional UPDATE of the pool, so a deal
+never sells more than its quantity; a buyer refused there has no checkout, so she is
+never charged. When a deal ends its unsold units go back to general stock (the `end`
+job at its end time, and a sweep that also returns units of checkouts that lapsed later).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from core.auth.models import User
+from core.auth.permissions import Actor, can_act_for_brand, require_actor
+from core.campaigns.campaigns import brand_for
+from core.campaigns.models import CreatorProfile
+from core.catalog.models import Brand, Product, ProductStatus, Variant, VariantPrice
+from core.db import utcnow, valid_id
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.events import record_event
+from core.inventory import service as inventory
+from core.inventory.service import OutOfStock
+from core.inventory.models import StockPool
+from core.orders import cart as carts
+from core.orders import checkout as checkouts
+from core.orders.models import Checkout, CheckoutStatus
+from plugins.live.models import (
+    CART_KIND,
+    COUNTDOWN_RANGE,
+    DURATION_RANGE,
+    MAX_PINS,
+    DealClaim,
+    FlashDeal,
+    LiveRoom,
+    RoomEvent,
+    RoomMember,
+    RoomRole,
+    RoomStatus,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.runtime import Runtime
+
+log = logging.getLogger("zhongcao.live")
+
+END_DEAL_JOB = "live.end_deal"
+SWEEP_JOB = "live.sweep"
+CHECKOUT_MINUTES = 10  # a deal purchase's unpaid checkout: its units go back to the deal when it lapses
+ADJUSTMENT_CODE = "live_flash_deal"
+ADJUSTMENT_PRIORITY = 5  # the deal price is the price: before codes and other discounts
+MAX_TITLE = 120
+MAX_PER_CUSTOMER = 10
+POOL_PREFIX = "live-deal-"
+
+EVENT_TYPES = {
+    "live.room_live": "A room went live: followers of its host are told (RoomLive; payload: room_id, host_user_id, brand_id, title).",
+    "live.room_ended": "A room ended: its deals end and the replay is ready (RoomEnded; payload: room_id).",
+    "live.deal_launched": "A flash deal's countdown started (DealLaunched; payload: deal_id, room_id, starts_at, ends_at).",
+    "live.deal_ended": "A flash deal ended and its unsold units went back to general stock (DealEnded; payload: deal_id, room_id, sold, returned).",
+}
+
+
+class DealState:
+    READY = "ready"  # made, not launched
+    COUNTDOWN = "countdown"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+def deal_state(deal: FlashDeal, now: datetime) -> str:
+    if deal.ended_at is not None or (deal.ends_at is not None and deal.ends_at <= now):
+        return DealState.ENDED
+    if deal.starts_at is None:
+        return DealState.READY
+    return DealState.RUNNING if deal.starts_at <= now else DealState.COUNTDOWN
+
+
+def offset_ms(room: LiveRoom, at: datetime) -> int:
+    """Where `at` falls in the room's stream (0 before it went live)."""
+    if room.started_at is None:
+        return 0
+    return max(0, int((at - room.started_at).total_seconds() * 1000))
+
+
+def _whole(value: Any, what: str, lowest: int, highest: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+        raise ValidationFailed(f"{what} must be a whole number from {lowest} to {highest}", extra={"fields": {what.replace(" ", "_"): "out of range"}})
+    return value
+
+
+def _title(raw: Any) -> str:
+    title = raw.strip() if isinstance(raw, str) else ""
+    if not title or len(title) > MAX_TITLE or not title.isprintable():
+        raise ValidationFailed(f"a room needs a title of at most {MAX_TITLE} characters", extra={"fields": {"title": "invalid"}})
+    return title
+
+
+# ---------------------------------------------------------------- rooms
+
+
+async def create_room(
+    session: AsyncSession, runtime: Runtime, actor: Actor | None, brand_slug: str, *, title: Any, scheduled_at: datetime | None = None,
+    host_handle: str | None = None, cover_url: Any = "",
+) -> LiveRoom:
+    """A brand's staff schedule a room, hosted by themselves or by a creator (her handle)."""
+    brand = await brand_for(session, actor, brand_slug)
+    actor = require_actor(actor)
+    host = actor.user_id
+    if host_handle:
+        profile = (await session.execute(select(CreatorProfile).where(CreatorProfile.handle == str(host_handle).strip().lstrip("@").lower()))).scalar_one_or_none()
+        if profile is None:
+            raise ValidationFailed("no creator has that handle", extra={"fields": {"host": "unknown"}})
+        host = profile.user_id
+    now = utcnow()
+    if scheduled_at is not None and scheduled_at.tzinfo is None:
+        raise ValidationFailed("scheduled_at needs a time zone", extra={"fields": {"scheduled_at": "invalid"}})
+    cover = cover_url.strip() if isinstance(cover_url, str) else ""
+    if cover and not (cover.startswith("https://") or cover.startswith("/")) or len(cover) > 500:
+        raise ValidationFailed("the cover is an https:// address or a local path", extra={"fields": {"cover_url": "invalid"}})
+    key = secrets.token_urlsafe(24)
+    room = LiveRoom(
+        brand_id=brand.id, host_user_id=host, title=_title(title), cover_url=cover, status=RoomStatus.SCHEDULED, scheduled_at=scheduled_at or now,
+        ingest_key=key, stream_provider="nginx_rtmp", pinned=[], chat_interval_seconds=2, peak_viewers=0, likes=0,
+    )
+    session.add(room)
+    await session.flush()
+    room.playback_url = playback_url(room)
+    return room
+
+
+def playback_url(room: LiveRoom) -> str:
+    """Where viewers play the room: the HLS playlist nginx-rtmp writes for its stream key,
+    under `ZHONGCAO_LIVE_HLS_BASE` (default `/hls`, the docs' nginx set-up)."""
+    base = (os.environ.get("ZHONGCAO_LIVE_HLS_BASE") or "/hls").rstrip("/")
+    return f"{base}/{room.ingest_key}.m3u8"
+
+
+async def get_room(session: AsyncSession, room_id: Any, *, lock: bool = False) -> LiveRoom:
+    query = select(LiveRoom).where(LiveRoom.id == room_id)
+    if lock:
+        query = query.with_for_update()
+    room = (await session.execute(query)).scalar_one_or_none() if valid_id(room_id) else None
+    if room is None:
+        raise NotFound("no such room")
+    return room
+
+
+async def roles_in_room(session: AsyncSession, actor: Actor | None, room: LiveRoom) -> set[str]:
+    """Of host, brand (the brand's staff), co_host and moderator: the caller's."""
+    if actor is None:
+        return set()
+    roles = set()
+    if actor.user_id == room.host_user_id:
+        roles.add("host")
+    if can_act_for_brand(actor, room.brand_id):
+        roles.add("brand")
+    member = (await session.execute(select(RoomMember.role).where(RoomMember.room_id == room.id, RoomMember.user_id == actor.user_id))).scalar_one_or_none()
+    if member is not None:
+        roles.add(member)
+    return roles
+
+
+RUNNERS = ("host", "brand", RoomRole.CO_HOST)
+MODERATORS = (*RUNNERS, RoomRole.MODERATOR)
+
+
+async def room_to_run(session: AsyncSession, actor: Actor | None, room_id: Any, *, roles: tuple[str, ...] = RUNNERS, lock: bool = False) -> LiveRoom:
+    """A room the caller runs (host, co-host, the brand's staff); any other is 404."""
+    require_actor(actor)
+    room = await get_room(session, room_id, lock=lock)
+    if not await roles_in_room(session, actor, room) & set(roles):
+        raise NotFound("no such room")
+    return room
+
+
+async def _event(session: AsyncSession, room: LiveRoom, kind: str, *, product_id: int | None = None, deal_id: int | None = None, detail: str = "", at: datetime | None = None) -> RoomEvent:
+    at = at or utcnow()
+    row = RoomEvent(room_id=room.id, kind=kind, offset_ms=offset_ms(room, at), product_id=product_id, deal_id=deal_id, detail=detail, at=at)
+    session.add(row)
+    return row
+
+
+async def go_live(session: AsyncSession, runtime: Runtime, actor: Actor | None, room_id: Any) -> LiveRoom:
+    """Scheduled -> live (again: nothing changes). Followers are told through the event."""
+    room = await room_to_run(session, actor, room_id, lock=True)
+    if room.status == RoomStatus.LIVE:
+        return room
+    if room.status == RoomStatus.ENDED:
+        raise Conflict("this room has ended")
+    now = utcnow()
+    room.status, room.started_at = RoomStatus.LIVE, now
+    await _event(session, room, "live", at=now)
+    record_event(session, runtime, "live.room_live", {"room_id": room.id, "host_user_id": room.host_user_id, "brand_id": room.brand_id, "title": room.title})
+    return room
+
+
+async def end_room(session: AsyncSession, runtime: Runtime, actor: Actor | None, room_id: Any) -> LiveRoom:
+    """Live (or scheduled) -> ended; its deals stop at once. Idempotent."""
+    room = await room_to_run(session, actor, room_id, lock=True)
+    if room.status == RoomStatus.ENDED:
+        return room
+    now = utcnow()
+    room.status, room.ended_at = RoomStatus.ENDED, now
+    if room.pinned:
+        for pid in room.pinned:
+            await _event(session, room, "unpin", product_id=pid, at=now)
+        room.pinned = []
+    await _event(session, room, "ended", at=now)
+    await session.execute(
+        update(FlashDeal).where(FlashDeal.room_id == room.id, FlashDeal.ended_at.is_(None), (FlashDeal.ends_at.is_(None)) | (FlashDeal.ends_at > now))
+        .values(ends_at=now, updated_at=now).execution_options(synchronize_session=False)
+    )  # fmt: skip
+    record_event(session, runtime, "live.room_ended", {"room_id": room.id})
+    return room
+
+
+async def _room_product(session: AsyncSession, room: LiveRoom, product_id: Any) -> Product:
+    product = await session.get(Product, product_id) if valid_id(product_id) else None
+    if product is None or product.brand_id != room.brand_id:
+        raise NotFound("no such product in this room's shop")  # another brand's product is not found, like a missing one
+    if product.status != ProductStatus.ACTIVE.value:
+        raise Conflict("this product is not for sale right now")
+    return product
+
+
+async def pin(session: AsyncSession, actor: Actor | None, room_id: Any, product_id: Any) -> LiveRoom:
+    """Pin one of the room's brand's products on top; a fourth pushes the oldest out.
+    Pinning a pinned product again changes nothing."""
+    room = await room_to_run(session, actor, room_id, lock=True)
+    if room.status != RoomStatus.LIVE:
+        raise Conflict("products are pinned while the room is live")
+    product = await _room_product(session, room, product_id)
+    pinned = [int(p) for p in room.pinned or []]
+    if product.id in pinned:
+        return room
+    now = utcnow()
+    pinned.insert(0, product.id)
+    for dropped in pinned[MAX_PINS:]:
+        await _event(session, room, "unpin", product_id=dropped, at=now)
+    room.pinned = pinned[:MAX_PINS]
+    await _event(session, room, "pin", product_id=product.id, at=now)
+    return room
+
+
+async def unpin(session: AsyncSession, actor: Actor | None, room_id: Any, product_id: Any) -> LiveRoom:
+    room = await room_to_run(session, actor, room_id, lock=True)
+    pinned = [int(p) for p in room.pinned or []]
+    if product_id in pinned:
+        room.pinned = [p for p in pinned if p != product_id]
+        await _event(session, room, "unpin", product_id=product_id)
+    return room
+
+
+async def add_member(session: AsyncSession, actor: Actor | None, room_id: Any, handle: Any, role: Any) -> RoomMember:
+    """The host or the brand's staff add a co-host or a moderator (a user by creator handle
+    or e-mail). Adding again changes the role."""
+    room = await room_to_run(session, actor, room_id, roles=("host", "brand"))
+    if role not in (RoomRole.CO_HOST, RoomRole.MODERATOR):
+        raise ValidationFailed("role is co_host or moderator", extra={"fields": {"role": "invalid"}})
+    text = handle.strip().lstrip("@").lower() if isinstance(handle, str) else ""
+    user_id = None
+    if "@" in text:
+        user_id = (await session.execute(select(User.id).where(func.lower(User.email) == text))).scalar_one_or_none()
+    elif text:
+        user_id = (await session.execute(select(CreatorProfile.user_id).where(CreatorProfile.handle == text))).scalar_one_or_none()
+    if user_id is None:
+        raise ValidationFailed("no user has that handle or e-mail", extra={"fields": {"handle": "unknown"}})
+    if user_id == room.host_user_id:
+        raise Conflict("the host runs the room already")
+    member = await session.get(RoomMember, (room.id, user_id))
+    if member is None:
+        member = RoomMember(room_id=room.id, user_id=user_id, role=role)
+        session.add(member)
+    else:
+        member.role = role
+    await session.flush()
+    return member
+
+
+# ---------------------------------------------------------------- flash deals
+
+
+@dataclass(frozen=True)
+class DealInput:
+    variant_id: Any
+    deal_price_minor: Any
+    quantity: Any
+    per_customer_limit: Any = 1
+    countdown_seconds: Any = 30
+    duration_seconds: Any = 300
+    currency: Any = "CNY"
+    location_id: Any = None
+
+
+async def create_deal(session: AsyncSession, runtime: Runtime, actor: Actor | None, room_id: Any, data: DealInput) -> FlashDeal:
+    """The brand's staff define a flash deal for a room: its units are set aside from
+    general stock now (refused if the brand does not have them), sold when launched."""
+    actor = require_actor(actor)
+    room = await room_to_run(session, actor, room_id, roles=("brand",))
+    if room.status == RoomStatus.ENDED:
+        raise Conflict("this room has ended")
+    if not valid_id(data.variant_id):
+        raise NotFound("no such variant in this room's shop")
+    row = (await session.execute(select(Variant, Product).join(Product, Product.id == Variant.product_id).where(Variant.id == data.variant_id))).first()
+    if row is None or row.Product.brand_id != room.brand_id:
+        raise NotFound("no such variant in this room's shop")
+    variant, product = row
+    if not variant.is_active or product.status != ProductStatus.ACTIVE.value:
+        raise Conflict("this product is not for sale right now")
+    currency = data.currency.upper() if isinstance(data.currency, str) else ""
+    regular = (await session.execute(select(VariantPrice.amount_minor).where(VariantPrice.variant_id == variant.id, VariantPrice.currency == currency))).scalar_one_or_none()
+    if regular is None:
+        raise ValidationFailed(f"this variant has no price in {currency or 'that currency'}", extra={"fields": {"currency": "unpriced"}})
+    price = _whole(data.deal_price_minor, "deal price minor", 1, 10**13)
+    if price >= regular:
+        raise ValidationFailed(f"a flash deal undercuts the regular price ({regular} minor units)", extra={"fields": {"deal_price_minor": "not lower"}})
+    quantity = _whole(data.quantity, "quantity", 1, 1_000_000)
+    per_customer = _whole(data.per_customer_limit, "per customer limit", 1, MAX_PER_CUSTOMER)
+    countdown = _whole(data.countdown_seconds, "countdown seconds", *COUNTDOWN_RANGE)
+    duration = _whole(data.duration_seconds, "duration seconds", *DURATION_RANGE)
+    if data.location_id is None:
+        location = await inventory.ensure_location(session, room.brand_id)
+    else:
+        location = await inventory.location_of_brand(session, room.brand_id, data.location_id)
+    deal = FlashDeal(
+        room_id=room.id, brand_id=room.brand_id, product_id=product.id, variant_id=variant.id, currency=currency, deal_price_minor=price,
+        quantity=quantity, per_customer_limit=per_customer, countdown_seconds=countdown, duration_seconds=duration, returned=0,
+    )
+    session.add(deal)
+    await session.flush()
+    try:
+        async with session.begin_nested():
+            pool = await inventory.create_pool(session, name=f"{POOL_PREFIX}{deal.id}", variant_id=variant.id, location_id=location.id, quantity=quantity)
+    except OutOfStock:
+        available = (await inventory.stock_by_location(session, [variant.id])).get(variant.id, [])
+        here = next((lv.available for lv in available if lv.location_id == location.id), 0)
+        raise ValidationFailed(
+            f"only {here} units of {variant.sku} are in stock at {location.name}: a deal cannot offer {quantity}", extra={"fields": {"quantity": "more than in stock"}}
+        ) from None
+    deal.pool_id = pool.id
+    return deal
+
+
+async def deal_to_run(session: AsyncSession, actor: Actor | None, deal_id: Any, *, roles: tuple[str, ...] = RUNNERS, lock: bool = False) -> tuple[FlashDeal, LiveRoom]:
+    require_actor(actor)
+    query = select(FlashDeal).where(FlashDeal.id == deal_id)
+    if lock:
+        query = query.with_for_update()
+    deal = (await session.execute(query)).scalar_one_or_none() if valid_id(deal_id) else None
+    if deal is None:
+        raise NotFound("no such deal")
+    room = await get_room(session, deal.room_id)
+    if not await roles_in_room(session, actor, room) & set(roles):
+        raise NotFound("no such deal")
+    return deal, room
+
+
+async def launch_deal(session: AsyncSession, runtime: Runtime, actor: Actor | None, deal_id: Any) -> FlashDeal:
+    """Start the countdown (the room must be live). Launching again changes nothing."""
+    deal, room = await deal_to_run(session, actor, deal_id, lock=True)
+    if deal.launched_at is not None:
+        return deal
+    if deal.ended_at is not None:
+        raise Conflict("this deal has ended")
+    if room.status != RoomStatus.LIVE:
+        raise Conflict("a deal is launched while the room is live")
+    now = utcnow()
+    deal.launched_at = now
+    deal.starts_at = now + timedelta(seconds=deal.countdown_seconds)
+    deal.ends_at = deal.starts_at + timedelta(seconds=deal.duration_seconds)
+    await _event(session, room, "deal_launched", product_id=deal.product_id, deal_id=deal.id, at=now)
+    record_event(session, runtime, "live.deal_launched", {"deal_id": deal.id, "room_id": room.id, "starts_at": deal.starts_at.isoformat(), "ends_at": deal.ends_at.isoformat()})
+    return deal
+
+
+def schedule_end(runtime: Runtime, deal: FlashDeal) -> None:
+    """After the commit that launched it: end the deal at its end time (the sweep also does)."""
+    if deal.ends_at is not None:
+        runtime.jobs.send_later(END_DEAL_JOB, max(0.0, (deal.ends_at - utcnow()).total_seconds()) + 0.5, deal.id)
+
+
+async def stop_deal(session: AsyncSession, actor: Actor | None, deal_id: Any) -> FlashDeal:
+    """The host ends a deal early (or cancels one not launched); `end_deal` gives the units back."""
+    deal, room = await deal_to_run(session, actor, deal_id, lock=True)
+    now = utcnow()
+    if deal_state(deal, now) != DealState.ENDED:
+        deal.ends_at = now
+    return deal
+
+
+async def end_deal(runtime: Runtime, deal_id: int) -> int:
+    """A deal whose time is up: give its unsold units back to general stock. Idempotent:
+    run again (the sweep), it gives back only what came back to the pool since (a
+    checkout that lapsed). Returns the units given back now."""
+    now = utcnow()
+    async with runtime.db.session() as session:
+        deal = (await session.execute(select(FlashDeal).where(FlashDeal.id == deal_id).with_for_update())).scalar_one_or_none()
+        if deal is None or deal.ends_at is None or deal.ends_at > now:
+            return 0
+        first = deal.ended_at is None
+        given = await inventory.release_pool(session, deal.pool_id) if deal.pool_id is not None else 0
+        deal.returned += given
+        if first:
+            deal.ended_at = now
+            room = await session.get(LiveRoom, deal.room_id)
+            assert room is not None
+            await _event(session, room, "deal_ended", product_id=deal.product_id, deal_id=deal.id, at=min(now, deal.ends_at) if deal.ends_at else now)
+            record_event(session, runtime, "live.deal_ended", {"deal_id": deal.id, "room_id": deal.room_id, "sold": await units_sold(session, deal), "returned": deal.returned})
+        await session.commit()
+    return given
+
+
+async def sweep(runtime: Runtime, limit: int = 200) -> int:
+    """Ended deals whose pool still has units (their end job was lost, or a checkout lapsed
+    after the end): give them back. Returns how many deals were looked at."""
+    now = utcnow()
+    async with runtime.db.read_session() as session:
+        ids = (
+            await session.execute(
+                select(FlashDeal.id).join(StockPool, StockPool.id == FlashDeal.pool_id)
+                .where(FlashDeal.ends_at <= now, (FlashDeal.ended_at.is_(None)) | (StockPool.available > 0)).limit(limit)
+            )
+        ).scalars().all()  # fmt: skip
+    for deal_id in ids:
+        await end_deal(runtime, deal_id)
+    return len(ids)
+
+
+async def units_sold(session: AsyncSession, deal: FlashDeal) -> int:
+    """Units paid for (committed from the pool, shipped ones included)."""
+    if deal.pool_id is None:
+        return 0
+    pool = await session.get(StockPool, deal.pool_id, populate_existing=True)
+    return deal.quantity - deal.returned - (pool.available + pool.reserved if pool else 0)
+
+
+async def units_left(session: AsyncSession, deal: FlashDeal) -> int:
+    """What viewers can still buy: the pool's free units (held ones may come back)."""
+    if deal.pool_id is None or deal.ended_at is not None:
+        return 0
+    return (await session.execute(select(StockPool.available).where(StockPool.id == deal.pool_id))).scalar_one_or_none() or 0
+
+
+# ---------------------------------------------------------------- buying from a deal
+
+
+# The claim `buy` is checking out in this task: (cart id, claim, deal). The pricing hooks
+# ask `deal_of_cart` about it while the checkout's writing transaction is open; answering
+# from here spares them a second pooled connection, which under a crowd deadlocks the
+# pool (every checkout holding one connection and waiting for another).
+_CLAIM_IN_CHECKOUT: ContextVar[tuple[int, DealClaim, FlashDeal] | None] = ContextVar("live_claim_in_checkout", default=None)
+
+
+@dataclass(frozen=True)
+class Purchase:
+    claim_id: int
+    checkout_token: str
+
+
+async def buy(runtime: Runtime, actor: Actor | None, deal_id: Any, *, quantity: Any = 1, address: dict[str, Any]) -> Purchase:
+    """A viewer buys from a running deal without leaving the room: a claim within her
+    per-customer limit, then a checkout held from the deal's pool. Sold out, ended or over
+    her limit, she is refused before any payment exists."""
+    actor = require_actor(actor)
+    qty = _whole(quantity, "quantity", 1, MAX_PER_CUSTOMER)
+    now = utcnow()
+    async with runtime.db.session() as session:
+        deal = await session.get(FlashDeal, deal_id) if valid_id(deal_id) else None
+        if deal is None:
+            raise NotFound("no such deal")
+        state = deal_state(deal, now)
+        if state == DealState.ENDED:
+            raise Conflict("this flash deal has ended")
+        if state != DealState.RUNNING:
+            raise Conflict("this flash deal has not started yet")
+        # her own user row first: two purchases she makes at the same moment are counted in turn
+        await session.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        held = (
+            await session.execute(
+                select(func.coalesce(func.sum(DealClaim.quantity), 0)).where(DealClaim.deal_id == deal.id, DealClaim.user_id == actor.user_id, DealClaim.status != "closed")
+            )
+        ).scalar_one()
+        if held + qty > deal.per_customer_limit:
+            raise Conflict(f"you can buy at most {deal.per_customer_limit} of this deal" + (f" ({held} already)" if held else ""))
+        if await units_left(session, deal) < qty:
+            raise Conflict("this flash deal has sold out")
+        cart = await carts.new_cart(session, user_id=actor.user_id, currency=deal.currency, kind=CART_KIND)
+        await carts.set_line(session, cart, variant_id=deal.variant_id, quantity=qty)
+        claim = DealClaim(deal_id=deal.id, room_id=deal.room_id, user_id=actor.user_id, quantity=qty, cart_id=cart.id, status="open")
+        session.add(claim)
+        await session.flush()
+        claim_id, cart_id, pool_id, variant_id, room_id = claim.id, cart.id, deal.pool_id, deal.variant_id, deal.room_id
+        await session.commit()
+        session.expunge_all()  # the claim and deal as committed, for the pricing hooks below
+    try:
+        async with runtime.db.session() as session:
+            cart = await session.get(carts.Cart, cart_id)
+            assert cart is not None
+            known = _CLAIM_IN_CHECKOUT.set((cart_id, claim, deal))
+            try:
+                checkout = await checkouts.start_checkout(
+                    session, runtime, cart, actor, email=None, address=address, hold_minutes=CHECKOUT_MINUTES,
+                    pools={variant_id: pool_id} if pool_id else None, return_path=f"/live/{room_id}",
+                )
+            finally:
+                _CLAIM_IN_CHECKOUT.reset(known)
+            await session.execute(update(DealClaim).where(DealClaim.id == claim_id).values(checkout_id=checkout.id, updated_at=utcnow()))
+            token = checkout.token
+            await session.commit()
+    except OutOfStock:
+        await close_claim(runtime, claim_id)
+        raise Conflict("this flash deal has sold out") from None
+    except BaseException:
+        await close_claim(runtime, claim_id)
+        raise
+    return Purchase(claim_id=claim_id, checkout_token=token)
+
+
+async def close_claim(runtime: Runtime, claim_id: int) -> bool:
+    """A claim whose checkout never came to be, or closed unpaid, stops counting."""
+    async with runtime.db.session() as session:
+        done = await session.execute(update(DealClaim).where(DealClaim.id == claim_id, DealClaim.status == "open").values(status="closed", updated_at=utcnow()))
+        await session.commit()
+    return done.rowcount == 1
+
+
+async def on_checkout_closed(runtime: Runtime, order_id: int) -> None:
+    """`order.cancelled`: a deal purchase's unpaid checkout closed; its claim stops counting
+    (its units went back to the pool with the hold)."""
+    from core.orders.models import Order
+
+    async with runtime.db.read_session() as session:
+        claim_id = (
+            await session.execute(select(DealClaim.id).join(Order, Order.checkout_id == DealClaim.checkout_id).where(Order.id == order_id, DealClaim.status == "open"))
+        ).scalar_one_or_none()
+    if claim_id is not None:
+        await close_claim(runtime, claim_id)
+
+
+async def on_paid(runtime: Runtime, order_id: int) -> None:
+    from core.orders.models import Order
+
+    async with runtime.db.session() as session:
+        checkout_id = (await session.execute(select(Order.checkout_id).where(Order.id == order_id))).scalar_one_or_none()
+        if checkout_id is not None:
+            await session.execute(update(DealClaim).where(DealClaim.checkout_id == checkout_id, DealClaim.status == "open").values(status="paid", updated_at=utcnow()))
+            await session.commit()
+
+
+async def deal_of_cart(session: AsyncSession, cart_id: int) -> tuple[DealClaim, FlashDeal] | None:
+    known = _CLAIM_IN_CHECKOUT.get()
+    if known is not None and known[0] == cart_id:  # asked by the pricing hooks of our own checkout: no query
+        return known[1], known[2]
+    row = (await session.execute(select(DealClaim, FlashDeal).join(FlashDeal, FlashDeal.id == DealClaim.deal_id).where(DealClaim.cart_id == cart_id))).first()
+    return (row[0], row[1]) if row else None
+
+
+async def checkout_is_open(session: AsyncSession, checkout_id: int) -> bool:
+    status = (await session.execute(select(Checkout.status).where(Checkout.id == checkout_id))).scalar_one_or_none()
+    return status == CheckoutStatus.OPEN
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def timeline(session: AsyncSession, room_id: int) -> list[RoomEvent]:
+    return list((await session.execute(select(RoomEvent).where(RoomEvent.room_id == room_id).order_by(RoomEvent.offset_ms, RoomEvent.id))).scalars())
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A stretch of the replay about one product: from its pin (or deal) to its unpin."""
+
+    product_id: int
+    start_ms: int
+    end_ms: int | None
+    deal_id: int | None
+
+
+def chapters(events: list[RoomEvent]) -> list[Chapter]:
+    """Product chapters of a replay: each pin, or deal launch, opens one for its product;
+    its unpin (or the deal's end, or the stream's end) closes it."""
+    out: list[Chapter] = []
+    open_at: dict[int, tuple[int, int | None]] = {}
+    end_ms = None
+    for e in events:
+        if e.kind in ("pin", "deal_launched") and e.product_id is not None:
+            if e.product_id not in open_at:
+                open_at[e.product_id] = (e.offset_ms, e.deal_id)
+        elif e.kind in ("unpin", "deal_ended") and e.product_id is not None and e.product_id in open_at:
+            start, deal_id = open_at.pop(e.product_id)
+            out.append(Chapter(e.product_id, start, e.offset_ms, deal_id))
+        elif e.kind == "ended":
+            end_ms = e.offset_ms
+    for pid, (start, deal_id) in open_at.items():
+        out.append(Chapter(pid, start, end_ms, deal_id))
+    return sorted(out, key=lambda c: (c.start_ms, c.product_id))
+
+
+async def rooms(session: AsyncSession, *, status: str | None = None, brand_id: int | None = None, host_user_id: int | None = None, limit: int = 20, offset: int = 0) -> list[LiveRoom]:
+    query = select(LiveRoom)
+    if status is not None:
+        query = query.where(LiveRoom.status == status)
+    if brand_id is not None:
+        query = query.where(LiveRoom.brand_id == brand_id)
+    if host_user_id is not None:
+        query = query.where(LiveRoom.host_user_id == host_user_id)
+    order = (LiveRoom.started_at.desc(), LiveRoom.id.desc()) if status == RoomStatus.LIVE else (LiveRoom.scheduled_at.desc(), LiveRoom.id.desc())
+    return list((await session.execute(query.order_by(*order).limit(limit).offset(offset))).scalars())
+
+
+async def deals_of_room(session: AsyncSession, room_id: int) -> list[FlashDeal]:
+    return list((await session.execute(select(FlashDeal).where(FlashDeal.room_id == room_id).order_by(FlashDeal.id))).scalars())
+
+
+async def brand_of_room(session: AsyncSession, room: LiveRoom) -> Brand:
+    brand = await session.get(Brand, room.brand_id)
+    assert brand is not None
+    return brand
