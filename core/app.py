@@ -33,7 +33,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import __version__
+from core import __version__, realtime
 from core.auth.permissions import Actor
 from core.catalog.media import media_router
 from core.logs import configure_logging
@@ -143,13 +143,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     async def on_startup(app: Litestar) -> None:
         await app.state.runtime.start()
+        realtime.attach(app.state.runtime, app)
         await _run_hook(app.state.runtime, "startup", app)
 
     async def on_shutdown(app: Litestar) -> None:
         await _run_hook(app.state.runtime, "shutdown", app)
+        realtime.detach(app.state.runtime)
         await app.state.runtime.stop()
 
-    channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)
+    channels = ChannelsPlugin(
+        backend=_channels_backend(settings), arbitrary_channels_allowed=True,
+        subscriber_max_backlog=realtime.SUBSCRIBER_BACKLOG, subscriber_backlog_strategy="dropleft",
+    )
     app = Litestar(
         route_handlers=[health, MetricsController, media_router(settings), *routers],
         dependencies={

@@ -45,6 +45,8 @@ class Runtime:
                 self.event_types[name] = description
         self.translations = self._collect_translations()
         self._redis_stores: Any = None
+        self.realtime: Any = None  # (the app's ChannelsPlugin, its loop) while an app runs: core.realtime
+        self._realtime_redis: Any = None  # core.realtime's publisher where no app runs (a worker)
         self.stores = self._make_stores()
         self.jobs = Jobs(self, make_broker(settings.redis_url, settings.queue_namespace))
         for job in CORE_JOBS:
@@ -187,6 +189,9 @@ class Runtime:
         await self.search.close()
         if self._redis_stores is not None:
             await self._redis_stores.__aexit__(None, None, None)  # the client reconnects if used again
+        if self._realtime_redis is not None:
+            client, self._realtime_redis = self._realtime_redis, None
+            await client.aclose()
         await self.dispose_loop_databases()
 
     @property

@@ -116,6 +116,7 @@ class RoomController(Controller):
         """The room is on air (again: nothing changes); its host's followers are told."""
         await service.go_live(session, runtime, actor, room_id)
         await session.commit()
+        await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.LIVE})
         return await room_out(session, actor, room_id)
 
     @post("/rooms/{room_id:int}/end", guards=[login_required], status_code=200)
@@ -127,20 +128,26 @@ class RoomController(Controller):
             ids = (await s.execute(select(FlashDeal.id).where(FlashDeal.room_id == room_id, FlashDeal.ended_at.is_(None)))).scalars().all()
         for deal_id in ids:
             await service.end_deal(runtime, deal_id)
+        await service.announce(runtime, room_id, {"type": "pins", "pinned": []})
+        await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.ENDED})
         return await room_out(session, actor, room_id)
 
     @post("/rooms/{room_id:int}/pins", guards=[login_required], status_code=200)
-    async def pin(self, room_id: int, data: PinIn, request: Request, session: AsyncSession, actor: Actor | None) -> RoomOut:
+    async def pin(self, room_id: int, data: PinIn, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> RoomOut:
         """Pin one of the room's brand's products on top (three at once: the oldest drops)."""
         data = await strict_body(request, data)
-        await service.pin(session, actor, room_id, data.product_id)
+        room = await service.pin(session, actor, room_id, data.product_id)
+        pinned = [int(p) for p in room.pinned]
         await session.commit()
+        await service.announce(runtime, room_id, {"type": "pins", "pinned": pinned})
         return await room_out(session, actor, room_id)
 
     @delete("/rooms/{room_id:int}/pins/{product_id:int}", guards=[login_required], status_code=200)
-    async def unpin(self, room_id: int, product_id: int, session: AsyncSession, actor: Actor | None) -> RoomOut:
-        await service.unpin(session, actor, room_id, product_id)
+    async def unpin(self, room_id: int, product_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> RoomOut:
+        room = await service.unpin(session, actor, room_id, product_id)
+        pinned = [int(p) for p in room.pinned]
         await session.commit()
+        await service.announce(runtime, room_id, {"type": "pins", "pinned": pinned})
         return await room_out(session, actor, room_id)
 
     @post("/rooms/{room_id:int}/members", guards=[login_required], status_code=200)
@@ -172,6 +179,7 @@ class DealController(Controller):
         fields: dict[str, Any] = {f: getattr(data, f) for f in data.__struct_fields__}
         deal = await service.create_deal(session, runtime, actor, room_id, service.DealInput(**fields))
         await session.commit()
+        await service.announce_deal(runtime, deal.id)
         return (await deals_out(session, [deal]))[0]
 
     @post("/deals/{deal_id:int}/launch", guards=[login_required], status_code=200)
@@ -180,6 +188,7 @@ class DealController(Controller):
         deal = await service.launch_deal(session, runtime, actor, deal_id)
         await session.commit()
         service.schedule_end(runtime, deal)
+        await service.announce_deal(runtime, deal.id)
         return (await deals_out(session, [deal]))[0]
 
     @post("/deals/{deal_id:int}/stop", guards=[login_required], status_code=200)

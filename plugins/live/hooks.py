@@ -148,4 +148,8 @@ def register_routes(surface: str) -> list[Any]:
         from plugins.live.api import API_CONTROLLERS
 
         return list(API_CONTROLLERS)
+    if surface == "storefront":
+        from plugins.live.room import room_socket
+
+        return [room_socket]
     return []

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
+from core import realtime
 from core.auth.models import User
 from core.auth.permissions import Actor, can_act_for_brand, require_actor
 from core.campaigns.campaigns import brand_for
@@ -53,6 +54,7 @@ from plugins.live.models import (
     DealClaim,
     FlashDeal,
     LiveRoom,
+    RoomBan,
     RoomEvent,
     RoomMember,
     RoomRole,
@@ -116,6 +118,87 @@ def _title(raw: Any) -> str:
     if not title or len(title) > MAX_TITLE or not title.isprintable():
         raise ValidationFailed(f"a room needs a title of at most {MAX_TITLE} characters", extra={"fields": {"title": "invalid"}})
     return title
+
+
+# ---------------------------------------------------------------- what the room hears (plugins.live.room)
+
+
+def room_channel(runtime: Runtime, room_id: int) -> str:
+    return realtime.channel_name(runtime, "live", room_id)
+
+
+async def announce(runtime: Runtime, room_id: int, message: dict[str, Any]) -> None:
+    """Tell everyone in the room, on every web process (after the commit it reports)."""
+    await realtime.publish(runtime, room_channel(runtime, room_id), message)
+
+
+def deal_message(deal: FlashDeal, left: int, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    return {
+        "id": deal.id, "product_id": deal.product_id, "variant_id": deal.variant_id, "currency": deal.currency, "deal_price_minor": deal.deal_price_minor,
+        "quantity": deal.quantity, "left": left, "per_customer_limit": deal.per_customer_limit, "state": deal_state(deal, now),
+        "starts_at": deal.starts_at.isoformat() if deal.starts_at else None, "ends_at": deal.ends_at.isoformat() if deal.ends_at else None,
+    }  # fmt: skip
+
+
+async def announce_deal(runtime: Runtime, deal_id: int) -> None:
+    async with runtime.db.read_session() as session:
+        deal = await session.get(FlashDeal, deal_id)
+        if deal is None:
+            return
+        message = {"type": "deal", "deal": deal_message(deal, await units_left(session, deal))}
+    await announce(runtime, deal.room_id, message)
+
+
+async def room_state(session: AsyncSession, room: LiveRoom) -> dict[str, Any]:
+    """The room as a new viewer first sees it."""
+    now = utcnow()
+    deals = [deal_message(d, await units_left(session, d), now) for d in await deals_of_room(session, room.id)]
+    return {
+        "room": {"id": room.id, "title": room.title, "status": room.status, "playback_url": room.playback_url, "chat_interval_seconds": room.chat_interval_seconds, "likes": room.likes},
+        "pinned": [int(p) for p in room.pinned or []], "deals": deals,
+    }
+
+
+async def add_likes(runtime: Runtime, room_id: int, n: int) -> int:
+    """Add a batch of likes (one write however many taps); returns the room's total."""
+    async with runtime.db.session() as session:
+        total = (
+            await session.execute(update(LiveRoom).where(LiveRoom.id == room_id).values(likes=LiveRoom.likes + n).returning(LiveRoom.likes))
+        ).scalar_one_or_none()
+        await session.commit()
+    return int(total or 0)
+
+
+async def set_chat_interval(runtime: Runtime, room_id: int, seconds: int) -> None:
+    async with runtime.db.session() as session:
+        await session.execute(update(LiveRoom).where(LiveRoom.id == room_id).values(chat_interval_seconds=seconds, updated_at=utcnow()))
+        await session.commit()
+
+
+async def restrict(runtime: Runtime, room_id: int, user_id: int, *, until: datetime | None, by_user_id: int) -> str | None:
+    """Mute a viewer until a time, or ban her (`until` None). Those who run or moderate
+    the room cannot be; returns why, or None when done. Again: the newer restriction wins."""
+    async with runtime.db.session() as session:
+        room = await session.get(LiveRoom, room_id)
+        if room is None:
+            return "no such room"
+        staff = await session.get(RoomMember, (room_id, user_id))
+        target = await session.get(User, user_id)
+        if target is None:
+            return "no such viewer"
+        from core.auth.service import load_actor
+
+        target_actor = await load_actor(session, user_id)
+        if user_id == room.host_user_id or staff is not None or (target_actor is not None and can_act_for_brand(target_actor, room.brand_id)):
+            return "the room's hosts and moderators cannot be muted or banned"
+        ban = await session.get(RoomBan, (room_id, user_id))
+        if ban is None:
+            session.add(RoomBan(room_id=room_id, user_id=user_id, until=until, by_user_id=by_user_id, created_at=utcnow()))
+        else:
+            ban.until, ban.by_user_id, ban.created_at = until, by_user_id, utcnow()
+        await session.commit()
+    return None
 
 
 # ---------------------------------------------------------------- rooms
@@ -430,6 +513,8 @@ async def end_deal(runtime: Runtime, deal_id: int) -> int:
             await _event(session, room, "deal_ended", product_id=deal.product_id, deal_id=deal.id, at=min(now, deal.ends_at) if deal.ends_at else now)
             record_event(session, runtime, "live.deal_ended", {"deal_id": deal.id, "room_id": deal.room_id, "sold": await units_sold(session, deal), "returned": deal.returned})
         await session.commit()
+    if first:
+        await announce_deal(runtime, deal_id)
     return given
 
 
@@ -536,6 +621,7 @@ async def buy(runtime: Runtime, actor: Actor | None, deal_id: Any, *, quantity: 
     except BaseException:
         await close_claim(runtime, claim_id)
         raise
+    await announce_deal(runtime, deal_id)  # units left, for everyone watching
     return Purchase(claim_id=claim_id, checkout_token=token)
 
 

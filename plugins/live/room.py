@@ -1,0 +1,289 @@
+"""The real-time room: one WebSocket per viewer at `/live/rooms/{id}/ws` (the storefront's
+session cookie says who she is; without one she watches read-only).
+
+Everything a room says goes through its channel (core.realtime: memory in embedded mode,
+Redis pub/sub across web processes), so a message from a viewer on one process reaches
+viewers on every other. Each socket has a bounded buffer (core.realtime.SUBSCRIBER_BACKLOG,
+oldest dropped): a slow client loses old messages, never holds the room back.
+
+Client -> server (JSON text frames):
+- `{"type": "chat", "text": "..."}`: signed in, not muted or banned, 1-200 characters, at
+  most one per `chat_interval_seconds` (2 s; slow mode raises it); checked by the notes
+  plugin's `moderate_content` hook when present ("block" and "hold" are refused).
+- `{"type": "like", "count": n}`: likes are summed and announced at most once a second.
+- moderators: `{"type": "delete", "id": "..."}`, `{"type": "mute", "user_id": n,
+  "minutes": m}`, `{"type": "ban", "user_id": n}`, `{"type": "slow_mode", "seconds": s}`.
+
+Server -> client: `hello` (the room as it is now), `chat`, `deleted`, `viewers`, `likes`,
+`pins`, `deal`, `slow_mode`, `room` (status), and `error` (with a `code`) for what was refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from core import realtime
+from core.db import utcnow
+from core.web import current_actor, runtime_of
+from plugins.live import service
+from plugins.live.service import announce, room_channel
+from plugins.live.models import LiveRoom, RoomBan, RoomStatus
+
+if TYPE_CHECKING:
+    from core.auth.permissions import Actor
+    from core.runtime import Runtime
+
+log = logging.getLogger("zhongcao.live")
+
+MAX_CHAT = 200
+MAX_LIKES_PER_FRAME = 50
+LIKES_EVERY = 1.0  # seconds between two announcements of a room's likes
+VIEWERS_EVERY = 2.0  # seconds between two announcements of a room's viewer count
+SLOW_MODE_RANGE = (2, 300)
+MUTE_MINUTES_RANGE = (1, 24 * 60)
+HISTORY = 30  # chat messages a new viewer sees (kept per process)
+
+
+# ---------------------------------------------------------------- per process state
+
+
+class Hub:
+    """What one web process keeps of its rooms: who is connected (the viewer count is
+    this process's share; Redis deployments add theirs), when each viewer last spoke,
+    likes not yet announced, and recent chat for newcomers."""
+
+    def __init__(self) -> None:
+        self.viewers: dict[int, int] = defaultdict(int)
+        self.last_chat: dict[tuple[int, int], float] = {}
+        self.pending_likes: dict[int, int] = defaultdict(int)
+        self.history: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self._tickers: dict[int, asyncio.Task[None]] = {}
+
+    def remember(self, room_id: int, message: dict[str, Any]) -> None:
+        kept = self.history[room_id]
+        kept.append(message)
+        del kept[:-HISTORY]
+
+    def forget(self, room_id: int, message_id: str) -> None:
+        self.history[room_id] = [m for m in self.history[room_id] if m.get("id") != message_id]
+
+    def ensure_ticker(self, runtime: Runtime, room_id: int) -> None:
+        """One task per room with viewers here: announces likes and the viewer count."""
+        task = self._tickers.get(room_id)
+        if task is None or task.done():
+            self._tickers[room_id] = asyncio.get_running_loop().create_task(self._tick(runtime, room_id), name=f"live-room-{room_id}")
+
+    async def _tick(self, runtime: Runtime, room_id: int) -> None:
+        sent_viewers, last_viewers = -1, 0.0
+        try:
+            while self.viewers.get(room_id, 0) > 0 or self.pending_likes.get(room_id):
+                likes = self.pending_likes.pop(room_id, 0)
+                if likes:
+                    total = await service.add_likes(runtime, room_id, likes)
+                    await announce(runtime, room_id, {"type": "likes", "total": total, "added": likes})
+                now = time.monotonic()
+                count = self.viewers.get(room_id, 0)
+                if count != sent_viewers and now - last_viewers >= VIEWERS_EVERY:
+                    await announce(runtime, room_id, {"type": "viewers", "count": count})
+                    sent_viewers, last_viewers = count, now
+                await asyncio.sleep(LIKES_EVERY)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a room's ticker must not take the process down
+            log.exception("live room %s ticker failed", room_id)
+        finally:
+            self._tickers.pop(room_id, None)
+
+
+def hub_of(runtime: Runtime) -> Hub:
+    hub = getattr(runtime, "_live_hub", None)
+    if hub is None:
+        hub = Hub()
+        runtime._live_hub = hub  # noqa: SLF001 - one hub per runtime (per process)
+    return hub
+
+
+# ---------------------------------------------------------------- the socket
+
+
+def _same_origin(socket: WebSocket) -> bool:
+    """A browser sends its page's Origin: a page of another site may not drive a viewer's
+    session (cross-site WebSocket hijacking). Clients without one (not browsers) pass."""
+    origin = socket.headers.get("origin")
+    if not origin:
+        return True
+    return urlsplit(origin).netloc == socket.headers.get("host", "")
+
+
+async def _error(socket: WebSocket, code: str, message: str) -> None:
+    await socket.send_json({"type": "error", "code": code, "message": message})
+
+
+@websocket("/rooms/{room_id:int}/ws")
+async def room_socket(socket: WebSocket, room_id: int) -> None:
+    """A viewer's connection to a room (see the module's docstring for the messages)."""
+    runtime = runtime_of(socket)
+    if not _same_origin(socket):
+        await socket.close(code=4403, reason="cross-site")
+        return
+    actor = await current_actor(socket)
+    async with runtime.db.read_session() as session:
+        room = await session.get(LiveRoom, room_id) if room_id > 0 else None
+        roles = await service.roles_in_room(session, actor, room) if room is not None else set()
+        hello = await service.room_state(session, room) if room is not None else None
+    if room is None or hello is None:
+        await socket.close(code=4404, reason="no such room")
+        return
+    channels = realtime.channels_of(socket.app)
+    hub = hub_of(runtime)
+    await socket.accept()
+    async with channels.start_subscription([room_channel(runtime, room_id)]) as subscriber:
+        hub.viewers[room_id] += 1
+        hub.ensure_ticker(runtime, room_id)
+        try:
+            await socket.send_json({
+                "type": "hello", **hello, "viewers": hub.viewers[room_id], "history": list(hub.history[room_id]),
+                "you": {"user_id": actor.user_id if actor else None, "name": actor.display_name if actor else None, "roles": sorted(roles), "can_chat": actor is not None},
+            })  # fmt: skip
+            async with subscriber.run_in_background(socket.send_text):
+                while True:
+                    try:
+                        raw = await socket.receive_text()
+                    except WebSocketDisconnect:
+                        break
+                    await _on_message(socket, runtime, hub, room_id, actor, roles, raw)
+        finally:
+            hub.viewers[room_id] -= 1
+            if hub.viewers[room_id] <= 0:
+                hub.viewers.pop(room_id, None)
+
+
+class _Frame(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    type: str
+    text: str | None = None
+    count: int | None = None
+    id: str | None = None
+    user_id: int | None = None
+    minutes: int | None = None
+    seconds: int | None = None
+
+
+async def _on_message(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int, actor: Actor | None, roles: set[str], raw: str) -> None:
+    if len(raw) > 4096:
+        await _error(socket, "too_large", "a frame is at most 4 KB")
+        return
+    try:
+        frame = msgspec.json.decode(raw, type=_Frame)
+    except msgspec.DecodeError:
+        await _error(socket, "bad_frame", "frames are JSON objects with a type")
+        return
+    if frame.type == "like":
+        count = frame.count if isinstance(frame.count, int) and not isinstance(frame.count, bool) else 1
+        hub.pending_likes[room_id] += max(1, min(count, MAX_LIKES_PER_FRAME))
+        hub.ensure_ticker(runtime, room_id)
+        return
+    if actor is None:
+        await _error(socket, "login_required", "sign in to chat")
+        return
+    if frame.type == "chat":
+        await _chat(socket, runtime, hub, room_id, actor, frame.text)
+    elif frame.type in ("delete", "mute", "ban", "slow_mode"):
+        if not roles & set(service.MODERATORS):
+            await _error(socket, "forbidden", "only the room's moderators can do that")
+            return
+        await _moderate(socket, runtime, hub, room_id, actor, frame)
+    else:
+        await _error(socket, "bad_frame", f"unknown type {frame.type!r}")
+
+
+async def _chat(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int, actor: Actor, text: Any) -> None:
+    text = text.strip() if isinstance(text, str) else ""
+    if not text:
+        await _error(socket, "empty", "write something first")
+        return
+    if len(text) > MAX_CHAT:
+        await _error(socket, "too_long", f"a message is at most {MAX_CHAT} characters")
+        return
+    async with runtime.db.read_session() as session:
+        room = await session.get(LiveRoom, room_id)
+        ban = await session.get(RoomBan, (room_id, actor.user_id))
+    assert room is not None
+    now = utcnow()
+    if ban is not None and (ban.until is None or ban.until > now):
+        await _error(socket, "banned" if ban.until is None else "muted", "you cannot chat in this room" if ban.until is None else "you are muted for now")
+        return
+    if room.status == RoomStatus.ENDED:
+        await _error(socket, "ended", "this room has ended")
+        return
+    key = (room_id, actor.user_id)
+    last = hub.last_chat.get(key)
+    if last is not None and time.monotonic() - last < room.chat_interval_seconds:
+        await _error(socket, "rate_limited", f"one message every {room.chat_interval_seconds} s")
+        return
+    verdict = await _moderation(runtime, text, actor.user_id)
+    if verdict in ("block", "hold"):
+        await _error(socket, "refused", "this message cannot be shown")
+        return
+    hub.last_chat[key] = time.monotonic()
+    message = {"type": "chat", "id": uuid.uuid4().hex, "user_id": actor.user_id, "name": actor.display_name, "text": text, "at": now.isoformat()}
+    hub.remember(room_id, message)
+    await announce(runtime, room_id, message)
+
+
+async def _moderation(runtime: Runtime, text: str, user_id: int) -> str:
+    """The strictest verdict of `moderate_content` (the notes plugin's hook), if published."""
+    hook = getattr(runtime.pm.hook, "moderate_content", None)
+    if hook is None:
+        return "allow"
+    worst = "allow"
+    for result in hook(kind="live_chat", text=text, author_user_id=user_id, runtime=runtime):
+        if asyncio.iscoroutine(result):
+            result = await result
+        verdict = getattr(result, "verdict", None)
+        if verdict == "block" or (verdict == "hold" and worst == "allow"):
+            worst = verdict
+    return worst
+
+
+async def _moderate(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int, actor: Actor, frame: _Frame) -> None:
+    if frame.type == "delete":
+        if not frame.id:
+            await _error(socket, "bad_frame", "delete needs the message's id")
+            return
+        hub.forget(room_id, frame.id)
+        await announce(runtime, room_id, {"type": "deleted", "id": frame.id, "by": actor.user_id})
+        return
+    if frame.type == "slow_mode":
+        seconds = frame.seconds
+        if not isinstance(seconds, int) or not SLOW_MODE_RANGE[0] <= seconds <= SLOW_MODE_RANGE[1]:
+            await _error(socket, "bad_frame", f"slow mode is {SLOW_MODE_RANGE[0]}-{SLOW_MODE_RANGE[1]} seconds between messages")
+            return
+        await service.set_chat_interval(runtime, room_id, seconds)
+        await announce(runtime, room_id, {"type": "slow_mode", "seconds": seconds})
+        return
+    if not isinstance(frame.user_id, int):
+        await _error(socket, "bad_frame", f"{frame.type} needs a user_id")
+        return
+    until = None
+    if frame.type == "mute":
+        minutes = frame.minutes if isinstance(frame.minutes, int) else 10
+        if not MUTE_MINUTES_RANGE[0] <= minutes <= MUTE_MINUTES_RANGE[1]:
+            await _error(socket, "bad_frame", f"a mute lasts {MUTE_MINUTES_RANGE[0]}-{MUTE_MINUTES_RANGE[1]} minutes")
+            return
+        until = utcnow() + timedelta(minutes=minutes)
+    refused = await service.restrict(runtime, room_id, frame.user_id, until=until, by_user_id=actor.user_id)
+    if refused:
+        await _error(socket, "forbidden", refused)
+        return
+    await announce(runtime, room_id, {"type": "muted" if until else "banned", "user_id": frame.user_id, "until": until.isoformat() if until else None})
