@@ -55,7 +55,7 @@ PAGE_SIZE = 24
 LOW_STOCK = 5
 DEFAULT_COUNTRY = "CN"  # the address form's default, and the region cart totals are estimated for
 SANDBOX_CARDS = [("4242 4242 4242 4242", "Succeeds"), ("4000 0000 0000 0002", "Declined"), ("4000 0000 0000 9995", "Declined: insufficient funds")]
-ADDRESS_FIELDS = ("name", "phone", "line1", "line2", "city", "region", "postal_code", "country")
+ADDRESS_FIELDS = tuple(checkouts.ADDRESS_FIELDS)  # the address form's fields, as the core checks them
 
 STATUS_LABELS = {
     OrderStatus.PENDING_PAYMENT: "Awaiting payment",
@@ -333,11 +333,7 @@ class CommercePages(Controller):
             open_checkout = await checkouts.open_checkout_of(session, cart.id)
             if open_checkout is not None:
                 return Redirect(f"/checkout/{open_checkout.token}", status_code=303)
-        address: dict[str, str] = {"country": DEFAULT_COUNTRY}
-        if actor is not None:
-            last = await orders.orders_of_user(session, actor.user_id, limit=1)
-            if last and last[0].address:
-                address = {k: str(v) for k, v in last[0].address.items() if k in ADDRESS_FIELDS}
+        address = await orders.last_address(session, actor.user_id if actor else None, country=DEFAULT_COUNTRY)
         return await self._address_page(request, session, runtime, cart, address=address, email="")
 
     async def _address_page(

@@ -486,6 +486,33 @@ async def list_active_products(
     return await _views(session, rows.all(), active_variants_only=True)
 
 
+async def variant_cards(session: AsyncSession, variant_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Variant id -> what a card of it shows (title, link, option label, SKU, first image),
+    for plugins' pages (a team offer, a live room's deal): two queries for any number."""
+    from core.catalog.media import media_url
+
+    if not variant_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(Variant.id, Variant.sku, Variant.options, Product.id.label("product_id"), Product.title, Product.slug)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(variant_ids))
+        )
+    ).all()
+    product_ids = {r.product_id for r in rows}
+    images: dict[int, dict[str, Any]] = {}
+    for m in (await session.execute(select(ProductMedia).where(ProductMedia.product_id.in_(product_ids)).order_by(ProductMedia.product_id, ProductMedia.position, ProductMedia.id))).scalars():
+        images.setdefault(m.product_id, {"src": media_url(m.path), "alt": m.alt, "width": m.width, "height": m.height})
+    return {
+        r.id: {
+            "title": r.title, "href": f"/products/{r.slug}?variant={r.id}", "options": " · ".join(str(v) for v in (r.options or {}).values()), "sku": r.sku,
+            "image": images.get(r.product_id), "product_id": r.product_id,
+        }
+        for r in rows
+    }
+
+
 async def get_active_product(session: AsyncSession, slug: str) -> ProductView:
     """The public product page: 404 unless the product is active."""
     if "\x00" in slug:

@@ -129,6 +129,16 @@ async def orders_of_user(session: AsyncSession, user_id: int, limit: int = 50, o
     return list(rows.scalars())
 
 
+async def last_address(session: AsyncSession, user_id: int | None, *, country: str = "CN") -> dict[str, str]:
+    """Where her last order went, to fill an address form again; else just the country."""
+    from core.orders.checkout import ADDRESS_FIELDS
+
+    last = await orders_of_user(session, user_id, limit=1) if user_id is not None else []
+    if last and last[0].address:
+        return {k: str(v) for k, v in last[0].address.items() if k in ADDRESS_FIELDS}
+    return {"country": country}
+
+
 async def orders_of_brand(session: AsyncSession, actor: Actor | None, brand_id: int, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Order]:
     require_brand_member(actor, brand_id)
     query = select(Order).where(Order.brand_id == brand_id)

@@ -20,8 +20,7 @@ from litestar.response import Redirect
 from sqlalchemy import select
 
 from core import forms
-from core.catalog.media import media_url
-from core.catalog.models import Product, ProductMedia, Variant
+from core.catalog import service as catalog
 from core.db import utcnow
 from core.payments import service as payments
 from core.errors import Conflict, DomainError, NotFound
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PageNumber = Annotated[int, Parameter(ge=1, le=10_000)]
-ADDRESS_FIELDS = ("name", "phone", "line1", "line2", "city", "region", "postal_code", "country")
+ADDRESS_FIELDS = tuple(checkouts.ADDRESS_FIELDS)  # the address form's fields, as the core checks them
 DEFAULT_COUNTRY = "CN"
 OPEN_TEAMS_SHOWN = 6  # open teams listed under a product's offer
 PER_PAGE = 20
@@ -81,30 +80,6 @@ def face_of(face: service.Face) -> dict[str, Any]:
     return {"name": name, "initial": name[:1].upper(), "leader": face.is_leader, "status": face.status}
 
 
-async def products_of_variants(session: AsyncSession, variant_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Variant id -> title, link, option label and first image: two queries for any number."""
-    if not variant_ids:
-        return {}
-    rows = (
-        await session.execute(
-            select(Variant.id, Variant.sku, Variant.options, Product.id.label("product_id"), Product.title, Product.slug)
-            .join(Product, Product.id == Variant.product_id)
-            .where(Variant.id.in_(variant_ids))
-        )
-    ).all()
-    product_ids = {r.product_id for r in rows}
-    images: dict[int, dict[str, Any]] = {}
-    for m in (await session.execute(select(ProductMedia).where(ProductMedia.product_id.in_(product_ids)).order_by(ProductMedia.product_id, ProductMedia.position, ProductMedia.id))).scalars():
-        images.setdefault(m.product_id, {"src": media_url(m.path), "alt": m.alt, "width": m.width, "height": m.height})
-    return {
-        r.id: {
-            "title": r.title, "href": f"/products/{r.slug}?variant={r.id}", "options": " · ".join(str(v) for v in (r.options or {}).values()), "sku": r.sku,
-            "image": images.get(r.product_id),
-        }
-        for r in rows
-    }
-
-
 def friendly(exc: DomainError, offer: GroupOffer | None) -> tuple[str, dict[str, Any]]:
     """The service's message as the page shows it (translated in TRANSLATIONS)."""
     if isinstance(exc, Conflict) and exc.detail.startswith(PER_USER_PREFIX) and offer is not None:
@@ -112,15 +87,8 @@ def friendly(exc: DomainError, offer: GroupOffer | None) -> tuple[str, dict[str,
     return exc.detail, {}
 
 
-async def last_address(session: AsyncSession, user_id: int) -> dict[str, str]:
-    last = await orders.orders_of_user(session, user_id, limit=1)
-    if last and last[0].address:
-        return {k: str(v) for k, v in last[0].address.items() if k in ADDRESS_FIELDS}
-    return {"country": DEFAULT_COUNTRY}
-
-
 async def _offer_view(session: AsyncSession, offer: GroupOffer) -> dict[str, Any]:
-    product = (await products_of_variants(session, [offer.variant_id])).get(offer.variant_id, {})
+    product = (await catalog.variant_cards(session, [offer.variant_id])).get(offer.variant_id, {})
     return {
         "id": offer.id, "team_price": offer.team_price_minor, "solo_price": await service.solo_price(session, offer.variant_id, offer.currency), "currency": offer.currency,
         "size": offer.team_size, "hours": offer.time_limit_minutes // 60, "minutes": offer.time_limit_minutes, "product": product, "live": service.is_live(offer, utcnow()),
@@ -155,7 +123,7 @@ class GroupBuyPages(Controller):
     @get("/offers/{offer_id:int}/open", guards=[login_required])
     async def open_form(self, request: Request, offer_id: int, session: AsyncSession, actor: Actor | None) -> Any:
         offer = await self._live_offer(session, offer_id)
-        return await self._open_page(request, session, offer, await last_address(session, actor.user_id))  # type: ignore[union-attr]
+        return await self._open_page(request, session, offer, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))  # type: ignore[union-attr]
 
     @post("/offers/{offer_id:int}/open")
     async def open(self, request: Request, offer_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -164,7 +132,7 @@ class GroupBuyPages(Controller):
             return Redirect(login_url(f"/group-buy/offers/{offer_id}/open"), status_code=303)
         offer = await self._live_offer(session, offer_id)
         if forms.text(data, "start"):
-            return await self._open_page(request, session, offer, await last_address(session, actor.user_id))
+            return await self._open_page(request, session, offer, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))
         address = {k: forms.text(data, k) for k in ADDRESS_FIELDS}
         await session.close()  # open_team runs its own transactions
         try:
@@ -196,7 +164,7 @@ class GroupBuyPages(Controller):
         mine = await service.member_of(session, team.id, actor.user_id)  # type: ignore[union-attr]
         if mine is not None and mine[0].status in HOLDING:
             return Redirect(f"/group-buy/teams/{team.id}", status_code=303)
-        return await self._join_page(request, session, team, offer, await last_address(session, actor.user_id))  # type: ignore[union-attr]
+        return await self._join_page(request, session, team, offer, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))  # type: ignore[union-attr]
 
     @post("/teams/{team_id:int}/join")
     async def join(self, request: Request, team_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -255,7 +223,7 @@ class GroupBuyPages(Controller):
         unseen = await service.unseen_notices(session, user_id)
         offer_ids = {t.offer_id for t, _m in rows} | {t.offer_id for t, _m in unseen}
         offers = {o.id: o for o in (await session.execute(select(GroupOffer).where(GroupOffer.id.in_(offer_ids or {0})))).scalars()}
-        products = await products_of_variants(session, list({o.variant_id for o in offers.values()}))
+        products = await catalog.variant_cards(session, list({o.variant_id for o in offers.values()}))
         now = utcnow()
         notices = [
             {
