@@ -106,7 +106,7 @@ def _state(offer: GroupOffer, now: datetime) -> str:
         return "Not started yet"
     if offer.ends_at is not None and _aware(offer.ends_at) <= now:
         return "Ended"
-    return "Live"
+    return "Running"
 
 
 # ---------------------------------------------------------------- pages
@@ -255,7 +255,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "New team offer": "新建拼团活动",
         "Edit team offer": "编辑拼团活动",
         "No team offers yet.": "还没有拼团活动。",
-        "Live": "进行中",
+        "Running": "进行中",
         "Not started yet": "未开始",
         "Ended": "已结束",
         "Inactive": "已停用",

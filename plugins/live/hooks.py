@@ -149,7 +149,21 @@ def register_routes(surface: str) -> list[Any]:
 
         return list(API_CONTROLLERS)
     if surface == "storefront":
+        from core.web import static_assets
+        from plugins.live.pages import STOREFRONT_PAGES
         from plugins.live.room import room_socket
 
-        return [room_socket]
+        return [room_socket, *STOREFRONT_PAGES, static_assets("/static", HERE / "static", name="live_static")]
     return []
+
+
+@hookimpl
+def register_templates() -> list[Path]:
+    return [HERE / "templates"]
+
+
+@hookimpl
+def register_translations() -> dict[str, dict[str, str]]:
+    from plugins.live.pages import TRANSLATIONS
+
+    return TRANSLATIONS

@@ -89,7 +89,7 @@ async def test_brand_staff_create_edit_and_deactivate_an_offer(zc_client, zc_run
     assert r.status_code == 422 and "the team price must be lower than the solo price" in r.text
 
     listing = await page(zc_client, BASE)
-    assert f'data-testid="group-offer-{offer.id}"' in listing and "Teams: 0 open · 0 succeeded · 0 failed" in listing and ">Live<" in listing
+    assert f'data-testid="group-offer-{offer.id}"' in listing and "Teams: 0 open · 0 succeeded · 0 failed" in listing and ">Running<" in listing
     r = await post_form(zc_client, f"{BASE}/{offer.id}/active", {"active": "0"})
     assert r.status_code == 303
     assert (await offers_in_db(zc_runtime))[0].active is False
