@@ -154,6 +154,10 @@ def register_routes(surface: str) -> list[Any]:
         from plugins.live.room import room_socket
 
         return [room_socket, *STOREFRONT_PAGES, static_assets("/static", HERE / "static", name="live_static")]
+    if surface == "creator_portal":
+        from plugins.live.portal import PORTAL_PAGES
+
+        return list(PORTAL_PAGES)
     return []
 
 
@@ -164,6 +168,14 @@ def register_templates() -> list[Path]:
 
 @hookimpl
 def register_translations() -> dict[str, dict[str, str]]:
-    from plugins.live.pages import TRANSLATIONS
+    from core.i18n import merge_catalogs
+    from plugins.live import pages, portal
 
-    return TRANSLATIONS
+    return merge_catalogs(pages.TRANSLATIONS, portal.TRANSLATIONS)
+
+
+@hookimpl
+def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    from plugins.live.portal import render_slot as portal_slot
+
+    return portal_slot(slot, context)
