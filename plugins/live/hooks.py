@@ -179,3 +179,10 @@ def render_slot(slot: str, context: dict[str, Any]) -> str | None:
     from plugins.live.portal import render_slot as portal_slot
 
     return portal_slot(slot, context)
+
+
+@hookimpl
+async def seed_demo(session: Any, runtime: Runtime) -> None:
+    from plugins.live.demo import seed_demo as seed
+
+    await seed(session, runtime)
