@@ -176,9 +176,35 @@ def register_translations() -> dict[str, dict[str, str]]:
 
 @hookimpl
 def render_slot(slot: str, context: dict[str, Any]) -> str | None:
+    if slot == "profile_badges" and context.get("live_room_on_air"):
+        from markupsafe import Markup
+
+        return Markup(
+            '<a class="live-badge live-badge-live" href="/live/{}" data-testid="profile-live-badge" '
+            'style="background:#e6002d;color:#fff;padding:.1rem .45rem;border-radius:4px;font-weight:700;font-size:.75rem;text-decoration:none">{}</a>'
+        ).format(context["live_room_on_air"], context["_"]("LIVE"))
     from plugins.live.portal import render_slot as portal_slot
 
     return portal_slot(slot, context)
+
+
+@hookimpl
+async def page_context(template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
+    """A profile page (the notes plugin's): whether its person is on air now (one query)."""
+    if template != "notes/people_profile.html" or context.get("owner") is None:
+        return None
+    from plugins.live.feed import live_room_of_host
+
+    async with runtime.db.read_session() as session:
+        return {"live_room_on_air": await live_room_of_host(session, context["owner"]["user_id"])}
+
+
+@hookimpl(optionalhook=True)
+async def feed_candidates(viewer: Any, cursor: Any, limit: int, runtime: Runtime, session: Any) -> list[Any]:
+    """Rooms on air, as explore-feed cards (the feed plugin's hook), read with the feed's session."""
+    from plugins.live.feed import feed_candidates as candidates
+
+    return await candidates(viewer, cursor, limit, runtime, session)
 
 
 @hookimpl
