@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import hookimpl
 from plugins.live import __version__  # noqa: F401 - read by `zhongcao plugins`
+from plugins.live import specs as HOOKSPECS  # noqa: F401, N812 - register_stream_providers, published for other plugins
 
 if TYPE_CHECKING:
     from core.campaigns.attribution import SaleCandidate, SaleContext
@@ -212,3 +213,11 @@ async def seed_demo(session: Any, runtime: Runtime) -> None:
     from plugins.live.demo import seed_demo as seed
 
     await seed(session, runtime)
+
+
+@hookimpl
+def register_stream_providers(runtime: Runtime) -> list[Any]:
+    """The plugin's own: self-hosted nginx with the RTMP module (docs/live.md)."""
+    from plugins.live.streams import NginxRtmp
+
+    return [NginxRtmp()]

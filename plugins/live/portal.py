@@ -11,7 +11,6 @@ caller does not run is 404, like a missing one.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
@@ -44,9 +43,16 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">, read as UTC
 PRODUCTS_SHOWN = 100
 
 
-def rtmp_server() -> str:
-    """Where the host's encoder (OBS, ffmpeg) pushes: `ZHONGCAO_LIVE_RTMP_URL` (docs/live.md)."""
-    return os.environ.get("ZHONGCAO_LIVE_RTMP_URL", "rtmp://localhost:1935/live")
+def ingest_of(runtime: Runtime, room: LiveRoom) -> Any:
+    """What the host's encoder pushes to (the room's stream provider; a provider since
+    removed shows nothing rather than failing the console)."""
+    from core.plugin_manager import PluginError
+    from plugins.live.streams import provider_for
+
+    try:
+        return provider_for(runtime, room.stream_provider).ingest(room)
+    except PluginError:
+        return None
 
 
 def _notice(path: str, notice: str) -> str:
@@ -124,10 +130,10 @@ class RoomConsole(Controller):
     guards = [login_required]  # noqa: RUF012
 
     @get("/")
-    async def console(self, request: Request, room_id: int, session: AsyncSession, actor: Actor | None, notice: str | None = None) -> Any:
-        return await self._page(request, session, actor, room_id)
+    async def console(self, request: Request, room_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None, notice: str | None = None) -> Any:
+        return await self._page(request, session, runtime, actor, room_id)
 
-    async def _page(self, request: Request, session: AsyncSession, actor: Actor | None, room_id: int, *, error: str | None = None, form: dict[str, str] | None = None, status_code: int = 200) -> Any:
+    async def _page(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, room_id: int, *, error: str | None = None, form: dict[str, str] | None = None, status_code: int = 200) -> Any:
         room = await service.room_to_run(session, actor, room_id, roles=service.MODERATORS)
         roles = await service.roles_in_room(session, actor, room)
         brand = await service.brand_of_room(session, room)
@@ -146,12 +152,12 @@ class RoomConsole(Controller):
             "is_brand": "brand" in roles, "can_add_members": bool(roles & {"host", "brand"}), "products": products, "variants": variants,
             "pinned": [int(p) for p in room.pinned or []], "deals": await deal_views(session, await service.deals_of_room(session, room.id)),
             "members": [{"name": names.get(m.user_id, ""), "role": m.role} for m in members], "host": names.get(room.host_user_id, ""),
-            "rtmp": rtmp_server(), "notice": request.query_params.get("notice"), "error": error, "form": form or {}, "section": "live",
+            "ingest": ingest_of(runtime, room), "notice": request.query_params.get("notice"), "error": error, "form": form or {}, "section": "live",
             "currency": carts.DEFAULT_CURRENCY,
         }  # fmt: skip
         return await render(request, "live/portal_console.html", ctx, status_code=status_code)
 
-    async def _act(self, request: Request, session: AsyncSession, actor: Actor | None, room_id: int, work: Any, notice: str, *, form: dict[str, str] | None = None) -> Any:
+    async def _act(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, room_id: int, work: Any, notice: str, *, form: dict[str, str] | None = None) -> Any:
         """Run `work()` in the request's transaction; commit and back to the console with a
         notice, or roll back and show the console with the refusal."""
         try:
@@ -161,7 +167,7 @@ class RoomConsole(Controller):
             await session.rollback()
             if isinstance(exc, NotFound) and "room" in exc.detail:
                 raise
-            return await self._page(request, session, actor, room_id, error=exc.detail, form=form, status_code=exc.status_code)
+            return await self._page(request, session, runtime, actor, room_id, error=exc.detail, form=form, status_code=exc.status_code)
         if after is not None:
             await after()
         return Redirect(_notice(f"/creator/live/rooms/{room_id}", notice), status_code=303)
@@ -172,7 +178,7 @@ class RoomConsole(Controller):
             await service.go_live(session, runtime, actor, room_id)
             return lambda: service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.LIVE})
 
-        return await self._act(request, session, actor, room_id, work, "You are live")
+        return await self._act(request, session, runtime, actor, room_id, work, "You are live")
 
     @post("/end")
     async def end(self, request: Request, room_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -186,7 +192,7 @@ class RoomConsole(Controller):
 
             return after
 
-        return await self._act(request, session, actor, room_id, work, "The room has ended")
+        return await self._act(request, session, runtime, actor, room_id, work, "The room has ended")
 
     @post("/pins")
     async def pin(self, request: Request, room_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -199,7 +205,7 @@ class RoomConsole(Controller):
             pinned = [int(p) for p in room.pinned]
             return lambda: service.announce(runtime, room_id, {"type": "pins", "pinned": pinned})
 
-        return await self._act(request, session, actor, room_id, work, "Unpinned" if unpin else "Pinned")
+        return await self._act(request, session, runtime, actor, room_id, work, "Unpinned" if unpin else "Pinned")
 
     @post("/deals")
     async def create_deal(self, request: Request, room_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -218,7 +224,7 @@ class RoomConsole(Controller):
             deal_id = deal.id
             return lambda: service.announce_deal(runtime, deal_id)
 
-        return await self._act(request, session, actor, room_id, work, "Flash deal ready: launch it when you are", form=form)
+        return await self._act(request, session, runtime, actor, room_id, work, "Flash deal ready: launch it when you are", form=form)
 
     @post("/deals/{deal_id:int}/launch")
     async def launch(self, request: Request, room_id: int, deal_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -234,7 +240,7 @@ class RoomConsole(Controller):
 
             return after
 
-        return await self._act(request, session, actor, room_id, work, "Countdown started")
+        return await self._act(request, session, runtime, actor, room_id, work, "Countdown started")
 
     @post("/deals/{deal_id:int}/stop")
     async def stop(self, request: Request, room_id: int, deal_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
@@ -245,16 +251,16 @@ class RoomConsole(Controller):
             await service.stop_deal(session, actor, deal_id)
             return lambda: service.end_deal(runtime, deal_id)
 
-        return await self._act(request, session, actor, room_id, work, "Deal ended: unsold units are back in stock")
+        return await self._act(request, session, runtime, actor, room_id, work, "Deal ended: unsold units are back in stock")
 
     @post("/members")
-    async def add_member(self, request: Request, room_id: int, data: Form, session: AsyncSession, actor: Actor | None) -> Any:
+    async def add_member(self, request: Request, room_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         form = {"handle": forms.text(data, "handle"), "role": forms.text(data, "role")}
 
         async def work() -> Any:
             await service.add_member(session, actor, room_id, form["handle"], form["role"])
 
-        return await self._act(request, session, actor, room_id, work, "Added to the room", form=form)
+        return await self._act(request, session, runtime, actor, room_id, work, "Added to the room", form=form)
 
 
 async def _open_deals(runtime: Runtime, room_id: int) -> list[int]:

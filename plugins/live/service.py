@@ -22,7 +22,6 @@ job at its end time, and a sweep that also returns units of checkouts that lapse
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -223,22 +222,18 @@ async def create_room(
     cover = cover_url.strip() if isinstance(cover_url, str) else ""
     if cover and not (cover.startswith("https://") or cover.startswith("/")) or len(cover) > 500:
         raise ValidationFailed("the cover is an https:// address or a local path", extra={"fields": {"cover_url": "invalid"}})
+    from plugins.live.streams import provider_for
+
+    provider = provider_for(runtime)
     key = secrets.token_urlsafe(24)
     room = LiveRoom(
         brand_id=brand.id, host_user_id=host, title=_title(title), cover_url=cover, status=RoomStatus.SCHEDULED, scheduled_at=scheduled_at or now,
-        ingest_key=key, stream_provider="nginx_rtmp", pinned=[], chat_interval_seconds=2, peak_viewers=0, likes=0,
+        ingest_key=key, stream_provider=provider.name, pinned=[], chat_interval_seconds=2, peak_viewers=0, likes=0,
     )
     session.add(room)
     await session.flush()
-    room.playback_url = playback_url(room)
+    room.playback_url = provider.playback_url(room)  # computed, not asked: no network call in the transaction
     return room
-
-
-def playback_url(room: LiveRoom) -> str:
-    """Where viewers play the room: the HLS playlist nginx-rtmp writes for its stream key,
-    under `ZHONGCAO_LIVE_HLS_BASE` (default `/hls`, the docs' nginx set-up)."""
-    base = (os.environ.get("ZHONGCAO_LIVE_HLS_BASE") or "/hls").rstrip("/")
-    return f"{base}/{room.ingest_key}.m3u8"
 
 
 async def get_room(session: AsyncSession, room_id: Any, *, lock: bool = False) -> LiveRoom:
