@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import Parameter
 from sqlalchemy import select
 
@@ -201,18 +201,22 @@ class DealController(Controller):
         return (await deals_out(session, [deal]))[0]
 
     @post("/deals/{deal_id:int}/buy", guards=[login_required], status_code=201)
-    async def buy(self, deal_id: int, data: BuyIn, request: Request, runtime: Runtime, actor: Actor | None) -> PurchaseOut:
+    async def buy(self, deal_id: int, data: BuyIn, request: Request, runtime: Runtime, actor: Actor | None) -> Response[PurchaseOut]:
         """Buy from a running deal: a checkout at the deal price, held from the deal's units.
         409 when it sold out, has not started, has ended, or past your limit: no payment
-        exists then. Pay with `pay_url` within the checkout's time."""
+        exists then. Pay with `pay_url` within the checkout's time. Idempotent: asked again
+        while that purchase is unpaid (a double click, a retry), 200 with the same one."""
         data = await strict_body(request, data)
         bought = await service.buy(runtime, actor, deal_id, quantity=data.quantity, address=msgspec.structs.asdict(data.address))
         async with runtime.db.read_session() as session:
             checkout = (await session.execute(select(Checkout).where(Checkout.token == bought.checkout_token))).scalar_one()
         token = bought.checkout_token
-        return PurchaseOut(
-            claim_id=bought.claim_id, checkout_token=token, currency=checkout.currency, total_minor=checkout.total_minor,
-            checkout_expires_at=checkout.expires_at, pay_url=f"{CHECKOUTS}/{token}/pay", payment_page=f"/checkout/{token}",
+        return Response(
+            PurchaseOut(
+                claim_id=bought.claim_id, checkout_token=token, currency=checkout.currency, total_minor=checkout.total_minor,
+                checkout_expires_at=checkout.expires_at, pay_url=f"{CHECKOUTS}/{token}/pay", payment_page=f"/checkout/{token}",
+            ),
+            status_code=201 if bought.created else 200,
         )
 
 

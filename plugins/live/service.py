@@ -558,12 +558,14 @@ _CLAIM_IN_CHECKOUT: ContextVar[tuple[int, DealClaim, FlashDeal] | None] = Contex
 class Purchase:
     claim_id: int
     checkout_token: str
+    created: bool = True  # False: her unpaid purchase, asked for again
 
 
 async def buy(runtime: Runtime, actor: Actor | None, deal_id: Any, *, quantity: Any = 1, address: dict[str, Any]) -> Purchase:
     """A viewer buys from a running deal without leaving the room: a claim within her
     per-customer limit, then a checkout held from the deal's pool. Sold out, ended or over
-    her limit, she is refused before any payment exists."""
+    her limit, she is refused before any payment exists. Asked again while her purchase
+    is unpaid (a double click, a retry), the answer is that purchase."""
     actor = require_actor(actor)
     qty = _whole(quantity, "quantity", 1, MAX_PER_CUSTOMER)
     now = utcnow()
@@ -578,6 +580,20 @@ async def buy(runtime: Runtime, actor: Actor | None, deal_id: Any, *, quantity: 
             raise Conflict("this flash deal has not started yet")
         # her own user row first: two purchases she makes at the same moment are counted in turn
         await session.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        # a double click, a retried request: her purchase still being paid for is the answer
+        pending = (
+            await session.execute(
+                select(DealClaim.id, Checkout.token, Checkout.status)
+                .outerjoin(Checkout, Checkout.id == DealClaim.checkout_id)
+                .where(DealClaim.deal_id == deal.id, DealClaim.user_id == actor.user_id, DealClaim.status == "open")
+                .order_by(DealClaim.id.desc()).limit(1)
+            )
+        ).first()  # fmt: skip
+        if pending is not None:
+            if pending.token is None:
+                raise Conflict("your purchase from this deal is being prepared: try again in a moment")
+            if pending.status == CheckoutStatus.OPEN:
+                return Purchase(claim_id=pending.id, checkout_token=pending.token, created=False)
         held = (
             await session.execute(
                 select(func.coalesce(func.sum(DealClaim.quantity), 0)).where(DealClaim.deal_id == deal.id, DealClaim.user_id == actor.user_id, DealClaim.status != "closed")

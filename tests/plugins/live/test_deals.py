@@ -75,10 +75,12 @@ async def test_buying_from_a_running_deal_at_the_deal_price_within_the_limit(zc_
     async with zc_runtime.db.read_session() as s:
         checkout = (await s.execute(select(Checkout).where(Checkout.token == bought.checkout_token))).scalar_one()
         assert checkout.total_minor == 2 * 5900 and checkout.capture_method == "automatic"
-    with pytest.raises(Conflict, match="at most 2"):
-        await service.buy(zc_runtime, viewer, deal.id, quantity=1, address=ADDRESS)
+    same = await service.buy(zc_runtime, viewer, deal.id, quantity=1, address=ADDRESS)  # unpaid: the same purchase
+    assert (same.claim_id, same.checkout_token, same.created) == (bought.claim_id, bought.checkout_token, False)
     await payments.pay(zc_runtime, bought.checkout_token, viewer, payment_method=CARD)
     await handled(zc_runtime, "order.paid")
+    with pytest.raises(Conflict, match="at most 2"):
+        await service.buy(zc_runtime, viewer, deal.id, quantity=1, address=ADDRESS)
     async with zc_runtime.db.read_session() as s:
         claim = await s.get(DealClaim, bought.claim_id)
         order = (await s.execute(select(Order).where(Order.checkout_id == checkout.id))).scalar_one()
@@ -153,3 +155,28 @@ async def test_the_deal_price_applies_only_while_the_deal_runs(zc_runtime, zc_ma
         assert (await carts.price_cart(s, zc_runtime, cart)).total_minor == 9900  # the regular price again
         with pytest.raises(ValidationFailed, match="has ended"):
             await checkouts.start_checkout(s, zc_runtime, cart, viewer, email=None, address=ADDRESS, pools={variant.id: deal.pool_id})
+
+
+async def test_a_double_click_buys_once(zc_runtime, zc_make_user, zc_make_product):
+    room, variant, owner = await live_room(zc_runtime, zc_make_user, zc_make_product)
+    deal = await make_deal(zc_runtime, owner, room.id, variant.id, quantity=5, per_customer_limit=3)
+    await launched_and_running(zc_runtime, owner, deal.id)
+    viewer = await actor_of(zc_runtime, await zc_make_user())
+    first = await service.buy(zc_runtime, viewer, deal.id, quantity=1, address=ADDRESS)
+    again = await service.buy(zc_runtime, viewer, deal.id, quantity=1, address=ADDRESS)
+    assert (again.claim_id, again.checkout_token, again.created) == (first.claim_id, first.checkout_token, False)
+    async with zc_runtime.db.read_session() as s:
+        assert (await s.execute(select(func.count()).select_from(DealClaim))).scalar_one() == 1
+        assert (await s.execute(select(func.count()).select_from(Checkout))).scalar_one() == 1
+    # once paid, she may buy again within her limit: a new purchase
+    await payments.pay(zc_runtime, first.checkout_token, viewer, payment_method=CARD)
+    await handled(zc_runtime, "order.paid")
+    second = await service.buy(zc_runtime, viewer, deal.id, quantity=2, address=ADDRESS)
+    assert second.claim_id != first.claim_id
+    # concurrent double clicks: one purchase
+    other = await actor_of(zc_runtime, await zc_make_user())
+    import asyncio
+
+    results = await asyncio.gather(*(service.buy(zc_runtime, other, deal.id, address=ADDRESS) for _ in range(4)), return_exceptions=True)
+    tokens = {r.checkout_token for r in results if isinstance(r, service.Purchase)}
+    assert len(tokens) == 1 and all(isinstance(r, service.Purchase) or isinstance(r, Conflict) for r in results)
