@@ -124,10 +124,7 @@ class RoomController(Controller):
         """The room ends, and its deals with it (their unsold units go back to stock). Idempotent."""
         await service.end_room(session, runtime, actor, room_id)
         await session.commit()
-        async with runtime.db.read_session() as s:
-            ids = (await s.execute(select(FlashDeal.id).where(FlashDeal.room_id == room_id, FlashDeal.ended_at.is_(None)))).scalars().all()
-        for deal_id in ids:
-            await service.end_deal(runtime, deal_id)
+        await service.end_deals_of_room(runtime, room_id)
         await service.announce(runtime, room_id, {"type": "pins", "pinned": []})
         await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.ENDED})
         return await room_out(session, actor, room_id)

@@ -186,8 +186,7 @@ class RoomConsole(Controller):
             await service.end_room(session, runtime, actor, room_id)
 
             async def after() -> None:
-                for deal in await _open_deals(runtime, room_id):
-                    await service.end_deal(runtime, deal)
+                await service.end_deals_of_room(runtime, room_id)
                 await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.ENDED})
 
             return after
@@ -261,13 +260,6 @@ class RoomConsole(Controller):
             await service.add_member(session, actor, room_id, form["handle"], form["role"])
 
         return await self._act(request, session, runtime, actor, room_id, work, "Added to the room", form=form)
-
-
-async def _open_deals(runtime: Runtime, room_id: int) -> list[int]:
-    from plugins.live.models import FlashDeal
-
-    async with runtime.db.read_session() as session:
-        return list((await session.execute(select(FlashDeal.id).where(FlashDeal.room_id == room_id, FlashDeal.ended_at.is_(None)))).scalars())
 
 
 PORTAL_PAGES: list[Any] = [BrandRoomPages, CreatorRoomPages, RoomConsole]

@@ -513,6 +513,14 @@ async def end_deal(runtime: Runtime, deal_id: int) -> int:
     return given
 
 
+async def end_deals_of_room(runtime: Runtime, room_id: int) -> None:
+    """After the commit that ended a room (its deals' time is up): give their units back now."""
+    async with runtime.db.read_session() as session:
+        ids = (await session.execute(select(FlashDeal.id).where(FlashDeal.room_id == room_id, FlashDeal.ended_at.is_(None)))).scalars().all()
+    for deal_id in ids:
+        await end_deal(runtime, deal_id)
+
+
 async def sweep(runtime: Runtime, limit: int = 200) -> int:
     """Ended deals whose pool still has units (their end job was lost, or a checkout lapsed
     after the end): give them back. Returns how many deals were looked at."""
