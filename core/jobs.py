@@ -112,6 +112,11 @@ def _join_worker(worker: dramatiq.Worker) -> None:
 class Jobs:
     """The runtime's actors, its broker and (when asked) its worker."""
 
+    # How long the worker's threads wait for a message before looking again: also what
+    # `stop` waits at most for each of its two steps (workers, then consumers). The test
+    # suite (core.testing) lowers it: a test that runs the app starts and stops a worker.
+    worker_idle_ms = 100
+
     def __init__(self, runtime: Runtime, broker: dramatiq.Broker) -> None:
         self.runtime = runtime
         self.broker = broker
@@ -177,7 +182,7 @@ class Jobs:
 
     def start_worker(self, threads: int = 2, queues: set[str] | None = None) -> dramatiq.Worker:
         if self._worker is None:
-            self._worker = dramatiq.Worker(self.broker, queues=queues, worker_threads=threads, worker_timeout=100)
+            self._worker = dramatiq.Worker(self.broker, queues=queues, worker_threads=threads, worker_timeout=self.worker_idle_ms)
             self._worker.start()
             log.info("dramatiq worker started (%s, %d threads)", type(self.broker).__name__, threads)
         return self._worker

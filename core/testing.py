@@ -59,6 +59,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from core.auth import service as auth_service
 
     auth_service._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    # Every test that runs the app starts an in-process worker and stops it, and stopping
+    # waits for its threads to look up from an idle wait (twice): 0.2 s a test at 100 ms.
+    from core.jobs import Jobs
+
+    Jobs.worker_idle_ms = 20
 
 
 def pytest_report_header(config: pytest.Config) -> str:
