@@ -3,12 +3,26 @@
 (function () {
   "use strict";
 
+  // The stream may not be there yet when the page opens (the room goes live, then the
+  // encoder starts) or be too short to play (Chromium's native HLS fails on a one-segment
+  // playlist): the player tries again every few seconds instead of staying dead.
+  var RETRY_MS = 3000;
+
   function play(video) {
     if (!video || !video.dataset.src) return;
     var src = video.dataset.src;
-    if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = src; return; }
+    if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.addEventListener("error", function () { setTimeout(function () { video.src = src; }, RETRY_MS); });
+      video.src = src;
+      return;
+    }
     if (window.Hls && window.Hls.isSupported()) {
       var hls = new window.Hls({ liveSyncDurationCount: 3 });
+      hls.on(window.Hls.Events.ERROR, function (_, data) {
+        if (!data.fatal) return;
+        if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else setTimeout(function () { hls.loadSource(src); }, RETRY_MS);
+      });
       hls.loadSource(src);
       hls.attachMedia(video);
       video.hls = hls;
