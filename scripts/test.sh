@@ -24,7 +24,10 @@ ensure_apt \
     redis-server=redis-server \
     chromium=chromium \
     fonts-noto-cjk \
-    wrk=wrk
+    wrk=wrk \
+    nginx=/usr/sbin/nginx \
+    'libnginx-mod-rtmp=/usr/lib/nginx/modules/ngx_rtmp_module.so' \
+    ffmpeg=ffmpeg
 command -v redis-cli >/dev/null 2>&1 || ensure_apt redis-tools=redis-cli
 ensure_venv
 ensure_localstripe
