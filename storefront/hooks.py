@@ -29,6 +29,19 @@ def register_routes(surface: str) -> list[Any]:
 
 
 @hookimpl
+async def page_context(template: str, context: dict[str, Any], runtime: Any) -> dict[str, Any] | None:
+    """The top bar's count of unseen notices, on every storefront page of a signed-in
+    shopper (one indexed count)."""
+    actor = context.get("actor")
+    if actor is None or context.get("surface") != "storefront":
+        return None
+    from core.notices import service as notices
+
+    async with runtime.db.read_session() as session:
+        return {"notice_count": await notices.unseen_count(session, actor.user_id)}
+
+
+@hookimpl
 def register_templates() -> list[Path]:
     return [HERE / "templates"]
 

@@ -13,8 +13,9 @@ from core.auth.pages import remember_language
 from core.catalog import service as catalog
 from core.errors import Conflict, PermissionDenied, Throttled, ValidationFailed
 from core.i18n import LOCALES
+from core.notices import service as notices
 from core.web import GUEST_CACHE, client_address, login_required, render, start_session
-from storefront.commerce import Form, notice_url, problem, product_card
+from storefront.commerce import Form, PageNumber, notice_url, problem, product_card
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from core.runtime import Runtime
 
 NEW_ARRIVALS = 6
+NOTICES_PER_PAGE = 20
 BRAND_PRODUCTS = 48
 
 
@@ -44,6 +46,21 @@ class StorefrontPages(Controller):
     @get("/account", guards=[login_required])
     async def account(self, request: Request) -> Any:
         return await render(request, "storefront/account.html")
+
+    @get("/account/notices", guards=[login_required])
+    async def my_notices(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, page: PageNumber = 1) -> Any:
+        """Her notices, newest first; the unseen ones are marked, then seen (the top bar
+        stops counting them)."""
+        assert actor is not None
+        found = await notices.notices_of(session, actor.user_id, limit=NOTICES_PER_PAGE + 1, offset=(page - 1) * NOTICES_PER_PAGE)
+        shown = found[:NOTICES_PER_PAGE]
+        unseen = [n.id for n in shown if n.seen_at is None]
+        items = [{"notice": n, "unseen": n.seen_at is None} for n in shown]
+        if unseen:
+            async with runtime.db.session() as write:
+                await notices.mark_seen(write, actor.user_id, unseen)
+                await write.commit()
+        return await render(request, "storefront/notices.html", {"items": items, "page": page, "has_next": len(found) > NOTICES_PER_PAGE, "notice_text": notices.notice_text})
 
     # -- account settings: name and language, password
 

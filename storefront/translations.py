@@ -108,6 +108,9 @@ TRANSLATIONS = {
         "Keep shopping": "继续逛逛",
         # orders
         "No orders yet.": "还没有订单。",
+        "Notices": "消息",
+        "New": "新",
+        "Nothing new. Follow creators and brands to hear when they go live.": "暂无新消息。关注博主和品牌，开播时第一时间知道。",
         "Progress": "进度",
         "Shipped with {carrier}, tracking number": "已由 {carrier} 发货，运单号",
         "Confirm received": "确认收货",

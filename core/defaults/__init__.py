@@ -29,6 +29,7 @@ def register_models() -> list[type]:
     from core.inventory import models as inventory
     from core.campaigns import models as campaigns
     from core.ledger import models as ledger
+    from core.notices.models import Notice
     from core.orders import models as orders
     from core.payments import models as payments
     from core.search import models as search
@@ -45,6 +46,7 @@ def register_models() -> list[type]:
         campaigns.Collaboration, campaigns.CollaborationTransition, campaigns.TrackedLink, campaigns.Click, campaigns.DiscountCode,
         campaigns.Attribution, campaigns.Commission, campaigns.PayoutRun, campaigns.Payout, campaigns.CreatorShortlist,
         search.SearchAlias, search.SearchQueueItem,
+        Notice,
     ]
 
 
@@ -67,13 +69,14 @@ def register_routes(surface: str) -> list[Any]:
     from core.campaigns.api_campaigns import CAMPAIGN_API
     from core.campaigns.api_payouts import PAYOUT_CONTROLLERS
     from core.catalog.api import CATALOG_CONTROLLERS
+    from core.notices.api import NOTICE_CONTROLLERS
     from core.orders.api import ORDER_CONTROLLERS
     from core.payments.api import PAYMENT_CONTROLLERS
     from core.search.api import SEARCH_CONTROLLERS
 
     return [
         AuthController, me, *CATALOG_CONTROLLERS, *ORDER_CONTROLLERS, *PAYMENT_CONTROLLERS, *CAMPAIGN_CONTROLLERS, *CAMPAIGN_API, *PAYOUT_CONTROLLERS,
-        *ATTRIBUTION_CONTROLLERS, *SEARCH_CONTROLLERS,
+        *ATTRIBUTION_CONTROLLERS, *SEARCH_CONTROLLERS, *NOTICE_CONTROLLERS,
     ]
 
 
