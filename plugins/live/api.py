@@ -116,7 +116,7 @@ class RoomController(Controller):
         """The room is on air (again: nothing changes); its host's followers are told."""
         await service.go_live(session, runtime, actor, room_id)
         await session.commit()
-        await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.LIVE})
+        await service.after_go_live(runtime, room_id)
         return await room_out(session, actor, room_id)
 
     @post("/rooms/{room_id:int}/end", guards=[login_required], status_code=200)
@@ -124,9 +124,7 @@ class RoomController(Controller):
         """The room ends, and its deals with it (their unsold units go back to stock). Idempotent."""
         await service.end_room(session, runtime, actor, room_id)
         await session.commit()
-        await service.end_deals_of_room(runtime, room_id)
-        await service.announce(runtime, room_id, {"type": "pins", "pinned": []})
-        await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.ENDED})
+        await service.after_end_room(runtime, room_id)
         return await room_out(session, actor, room_id)
 
     @post("/rooms/{room_id:int}/pins", guards=[login_required], status_code=200)
@@ -136,7 +134,7 @@ class RoomController(Controller):
         room = await service.pin(session, actor, room_id, data.product_id)
         pinned = [int(p) for p in room.pinned]
         await session.commit()
-        await service.announce(runtime, room_id, {"type": "pins", "pinned": pinned})
+        await service.after_pins(runtime, room_id, pinned)
         return await room_out(session, actor, room_id)
 
     @delete("/rooms/{room_id:int}/pins/{product_id:int}", guards=[login_required], status_code=200)
@@ -144,7 +142,7 @@ class RoomController(Controller):
         room = await service.unpin(session, actor, room_id, product_id)
         pinned = [int(p) for p in room.pinned]
         await session.commit()
-        await service.announce(runtime, room_id, {"type": "pins", "pinned": pinned})
+        await service.after_pins(runtime, room_id, pinned)
         return await room_out(session, actor, room_id)
 
     @post("/rooms/{room_id:int}/members", guards=[login_required], status_code=200)
@@ -184,8 +182,7 @@ class DealController(Controller):
         """Start the countdown (the room must be live); it runs for its duration after."""
         deal = await service.launch_deal(session, runtime, actor, deal_id)
         await session.commit()
-        service.schedule_end(runtime, deal)
-        await service.announce_deal(runtime, deal.id)
+        await service.after_launch(runtime, deal)
         return (await deals_out(session, [deal]))[0]
 
     @post("/deals/{deal_id:int}/stop", guards=[login_required], status_code=200)

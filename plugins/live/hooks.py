@@ -55,12 +55,23 @@ def register_jobs() -> list[Any]:
 
 
 @hookimpl
+async def shutdown(app: Any, runtime: Runtime) -> None:
+    """The rooms' tickers stop and the room's Redis client closes with the app."""
+    hub = getattr(runtime, "_live_hub", None)
+    if hub is not None:
+        await hub.close()
+
+
+@hookimpl
 async def handle_event(event: Event, runtime: Runtime) -> None:
-    """A deal purchase paid counts for good; one whose checkout closed unpaid stops
-    counting against the buyer's limit (its units went back to the deal's pool)."""
+    """A room that went live tells its followers. A deal purchase paid counts for good;
+    one whose checkout closed unpaid stops counting against the buyer's limit (its units
+    went back to the deal's pool)."""
     from plugins.live import service
 
-    if event.type == "order.paid":
+    if event.type == "live.room_live":
+        await service.tell_followers(runtime, int(event.payload["room_id"]))
+    elif event.type == "order.paid":
         await service.on_paid(runtime, int(event.payload["order_id"]))
     elif event.type == "order.cancelled":
         await service.on_checkout_closed(runtime, int(event.payload["order_id"]))

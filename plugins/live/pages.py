@@ -211,6 +211,8 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "Live": "直播",
         "LIVE": "直播中",
         "Live now": "正在直播",
+        "{host} is live: {title}": "{host} 开播啦：{title}",  # the followers' notice (service.tell_followers)
+        "{brand} is live: {title}": "{brand} 正在直播：{title}",
         "Coming up": "直播预告",
         "Replays": "直播回放",
         "Replay": "回放",

@@ -29,7 +29,7 @@ from core.errors import DomainError, NotFound, ValidationFailed
 from core.orders import cart as carts
 from core.web import login_required, render
 from plugins.live import service
-from plugins.live.models import LiveRoom, RoomMember, RoomStatus
+from plugins.live.models import LiveRoom, RoomMember
 from plugins.live.pages import STATUS_LABELS, deal_views
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class RoomConsole(Controller):
     async def go_live(self, request: Request, room_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         async def work() -> Any:
             await service.go_live(session, runtime, actor, room_id)
-            return lambda: service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.LIVE})
+            return lambda: service.after_go_live(runtime, room_id)
 
         return await self._act(request, session, runtime, actor, room_id, work, "You are live")
 
@@ -184,12 +184,7 @@ class RoomConsole(Controller):
     async def end(self, request: Request, room_id: int, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         async def work() -> Any:
             await service.end_room(session, runtime, actor, room_id)
-
-            async def after() -> None:
-                await service.end_deals_of_room(runtime, room_id)
-                await service.announce(runtime, room_id, {"type": "room", "status": RoomStatus.ENDED})
-
-            return after
+            return lambda: service.after_end_room(runtime, room_id)
 
         return await self._act(request, session, runtime, actor, room_id, work, "The room has ended")
 
@@ -202,7 +197,7 @@ class RoomConsole(Controller):
             pid = int(raw) if raw.isdigit() and len(raw) < 19 else 0
             room = await (service.unpin(session, actor, room_id, pid) if unpin else service.pin(session, actor, room_id, pid))
             pinned = [int(p) for p in room.pinned]
-            return lambda: service.announce(runtime, room_id, {"type": "pins", "pinned": pinned})
+            return lambda: service.after_pins(runtime, room_id, pinned)
 
         return await self._act(request, session, runtime, actor, room_id, work, "Unpinned" if unpin else "Pinned")
 
@@ -232,12 +227,7 @@ class RoomConsole(Controller):
             if deal.room_id != room_id:
                 raise NotFound("no such deal")
             deal = await service.launch_deal(session, runtime, actor, deal_id)
-
-            async def after() -> None:
-                service.schedule_end(runtime, deal)
-                await service.announce_deal(runtime, deal_id)
-
-            return after
+            return lambda: service.after_launch(runtime, deal)
 
         return await self._act(request, session, runtime, actor, room_id, work, "Countdown started")
 

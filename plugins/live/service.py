@@ -21,6 +21,7 @@ job at its end time, and a sweep that also returns units of checkouts that lapse
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 from contextvars import ContextVar
@@ -42,6 +43,7 @@ from core.events import record_event
 from core.inventory import service as inventory
 from core.inventory.service import OutOfStock
 from core.inventory.models import StockPool
+from core.notices import service as notices
 from core.orders import cart as carts
 from core.orders import checkout as checkouts
 from core.orders.models import Checkout, CheckoutStatus
@@ -77,7 +79,7 @@ MAX_PER_CUSTOMER = 10
 POOL_PREFIX = "live-deal-"
 
 EVENT_TYPES = {
-    "live.room_live": "A room went live: followers of its host are told (RoomLive; payload: room_id, host_user_id, brand_id, title).",
+    "live.room_live": "A room went live: followers of its host and of its brand get a notice (RoomLive; payload: room_id, host_user_id, brand_id, title).",
     "live.room_ended": "A room ended: its deals end and the replay is ready (RoomEnded; payload: room_id).",
     "live.deal_launched": "A flash deal's countdown started (DealLaunched; payload: deal_id, room_id, starts_at, ends_at).",
     "live.deal_ended": "A flash deal ended and its unsold units went back to general stock (DealEnded; payload: deal_id, room_id, sold, returned).",
@@ -513,6 +515,30 @@ async def end_deal(runtime: Runtime, deal_id: int) -> int:
     return given
 
 
+# What follows the commit of a change to a room: the API and the host's console both call
+# these, so a viewer sees the same whichever was used.
+
+
+async def after_go_live(runtime: Runtime, room_id: int) -> None:
+    await announce(runtime, room_id, {"type": "room", "status": RoomStatus.LIVE})
+
+
+async def after_end_room(runtime: Runtime, room_id: int) -> None:
+    """Its deals give their units back; viewers see the pins cleared and the room ended."""
+    await end_deals_of_room(runtime, room_id)
+    await announce(runtime, room_id, {"type": "pins", "pinned": []})
+    await announce(runtime, room_id, {"type": "room", "status": RoomStatus.ENDED})
+
+
+async def after_pins(runtime: Runtime, room_id: int, pinned: list[int]) -> None:
+    await announce(runtime, room_id, {"type": "pins", "pinned": pinned})
+
+
+async def after_launch(runtime: Runtime, deal: FlashDeal) -> None:
+    schedule_end(runtime, deal)
+    await announce_deal(runtime, deal.id)
+
+
 async def end_deals_of_room(runtime: Runtime, room_id: int) -> None:
     """After the commit that ended a room (its deals' time is up): give their units back now."""
     async with runtime.db.read_session() as session:
@@ -745,3 +771,57 @@ async def brand_of_room(session: AsyncSession, room: LiveRoom) -> Brand:
     brand = await session.get(Brand, room.brand_id)
     assert brand is not None
     return brand
+
+
+# ---------------------------------------------------------------- followers hear a room went live
+
+FOLLOWERS_PER_PAGE = 1000
+ROOM_LIVE_NOTICE = "{host} is live: {title}"
+BRAND_ROOM_LIVE_NOTICE = "{brand} is live: {title}"
+
+
+async def _follower_pages(runtime: Runtime, *, user_id: int | None = None, brand_id: int | None = None) -> Any:
+    """Pages of follower ids from every `follower_ids` implementation (the notes plugin's
+    published hook; none without it). The next page starts after the lowest last id of the
+    implementations that filled theirs, so none is skipped (some may repeat: telling is
+    idempotent)."""
+    hook = getattr(runtime.pm.hook, "follower_ids", None)
+    if hook is None:
+        return
+    after = 0
+    while True:
+        answers = []
+        for answer in hook(user_id=user_id, brand_id=brand_id, after=after, limit=FOLLOWERS_PER_PAGE, runtime=runtime):
+            answers.append(list(await answer if inspect.isawaitable(answer) else answer or []))
+        ids = sorted({i for answer in answers for i in answer})
+        if ids:
+            yield ids
+        full = [answer[-1] for answer in answers if len(answer) >= FOLLOWERS_PER_PAGE]
+        if not full:
+            return
+        after = min(full)
+
+
+async def tell_followers(runtime: Runtime, room_id: int) -> int:
+    """Tell the host's followers, and the brand's, that the room is live: one notice per
+    follower and room, however often this runs. A room that has ended since tells nobody.
+    Returns how many were told now."""
+    async with runtime.db.read_session() as session:
+        room = await session.get(LiveRoom, room_id)
+        if room is None or room.status != RoomStatus.LIVE:
+            return 0
+        brand = await brand_of_room(session, room)
+        from core.auth.service import display_names
+
+        host = (await display_names(session, {room.host_user_id})).get(room.host_user_id, "")
+    told = 0
+    key, url = f"live.room:{room.id}", f"/live/{room.id}"
+    for audience, message in (({"user_id": room.host_user_id}, ROOM_LIVE_NOTICE), ({"brand_id": room.brand_id}, BRAND_ROOM_LIVE_NOTICE)):
+        async for ids in _follower_pages(runtime, **audience):
+            async with runtime.db.session() as session:
+                told += await notices.notify(
+                    session, [i for i in ids if i != room.host_user_id], kind="live.room_live", key=key, message=message,
+                    args={"host": host, "brand": brand.name, "title": room.title}, url=url, image_url=room.cover_url,
+                )
+                await session.commit()
+    return told

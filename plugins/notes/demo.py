@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from core.auth.models import User
+from core.catalog.models import Brand
 from core.auth.permissions import Actor
 from core.db import utcnow
 
@@ -77,6 +78,7 @@ DEMO_NOTES: list[tuple[str, str, str, list[tuple[str, int | None, int | None, in
     ("jun.tea", "周末茶会准备", "三款茶、两种点心，四个朋友刚好。#茶 #周末去哪儿", [("TR-JSN-50", None, None, None), ("TR-CBO-10", None, None, None)], 2, None, 190),
 ]
 DEMO_BUYER = "shopper@demo.zhongcao.dev"
+DEMO_BRAND = "camellia-skin"  # the core demo's brand whose creator Mia is
 DEMO_CARD = "5555 5555 5555 4444"  # sandbox (the core demo's shopper card)
 DEMO_ADDRESS = {"name": "林小满", "phone": "+86 138 0000 0000", "line1": "静安区南京西路 1 号", "city": "上海", "region": "SH", "country": "CN"}
 
@@ -133,6 +135,7 @@ async def seed_notes_demo(session: AsyncSession, runtime: Runtime) -> None:
             # figure), so the demo's tiers stay micro / koc / mid; real follows add to it
             profile.follower_count = audience
     await session.flush()
+    await seed_follows(session, runtime, authors)
     skus = {sku for *_, tags, _n, _loc, _h in DEMO_NOTES for sku, *_ in tags}
     variants = dict((await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))).all())
     now = utcnow()
@@ -186,6 +189,19 @@ async def seed_note_submission(session: AsyncSession, runtime: Runtime, jun: Use
         return
     await session.commit()
     await collaborations.submit_content(session, runtime, _actor(jun), collab_id, kind="note", ref=str(note_id))
+
+
+async def seed_follows(session: AsyncSession, runtime: Runtime, authors: dict[str, User]) -> None:
+    """Lin follows Mia and Camellia Skin (real follows: she hears when they go live)."""
+    from plugins.notes.profiles import ensure_profile, follow, follow_brand
+
+    lin = (await session.execute(select(User).where(User.email == DEMO_BUYER))).scalar_one_or_none()
+    mia = authors.get("mia.skin")
+    if lin is None or mia is None:
+        return
+    await follow(session, runtime, lin.id, (await ensure_profile(session, mia.id)).handle)  # a repeat changes nothing
+    if (await session.execute(select(Brand.id).where(Brand.slug == DEMO_BRAND))).first() is not None:
+        await follow_brand(session, runtime, lin.id, DEMO_BRAND)
 
 
 async def seed_note_purchase(session: AsyncSession, runtime: Runtime, mia: User | None) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from core import hookimpl
 from core.web import PageModules
 from plugins.notes import __version__  # noqa: F401 - read by `zhongcao plugins`
-from plugins.notes import specs as HOOKSPECS  # noqa: F401 - moderate_content, published for other plugins
+from plugins.notes import specs as HOOKSPECS  # noqa: F401 - moderate_content and follower_ids, published for other plugins
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,6 +152,14 @@ def moderate_content(kind: str, text: str, author_user_id: int | None, runtime: 
     from plugins.notes.moderation import keyword_verdict
 
     return keyword_verdict(text)
+
+
+@hookimpl
+async def follower_ids(user_id: int | None, brand_id: int | None, after: int, limit: int, runtime: Runtime) -> list[int]:
+    from plugins.notes.profiles import follower_ids as read
+
+    async with runtime.db.read_session() as session:
+        return await read(session, user_id=user_id, brand_id=brand_id, after=after, limit=limit)
 
 
 @hookimpl

@@ -392,3 +392,14 @@ def avatar_url(profile: NotesProfile | None) -> str | None:
 
     return media_url(profile.avatar_path)
 
+
+
+async def follower_ids(session: AsyncSession, *, user_id: int | None = None, brand_id: int | None = None, after: int = 0, limit: int = 1000) -> list[int]:
+    """Followers of a user or a brand, by ascending user id after `after` (keyset pages)."""
+    if user_id is not None:
+        query = select(FOLLOWS.c.follower_user_id).where(FOLLOWS.c.followee_user_id == user_id, FOLLOWS.c.follower_user_id > after).order_by(FOLLOWS.c.follower_user_id)
+    elif brand_id is not None:
+        query = select(BrandFollow.user_id).where(BrandFollow.brand_id == brand_id, BrandFollow.user_id > after).order_by(BrandFollow.user_id)
+    else:
+        return []
+    return list((await session.execute(query.limit(limit))).scalars())

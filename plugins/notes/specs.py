@@ -25,3 +25,14 @@ def moderate_content(kind: str, text: str, author_user_id: int | None, runtime: 
     The notes plugin's own implementation is the keyword lists of
     `ZHONGCAO_NOTES_BLOCKLIST` / `ZHONGCAO_NOTES_HOLDLIST`.
     """
+
+
+@hookspec
+def follower_ids(user_id: int | None, brand_id: int | None, after: int, limit: int, runtime: Runtime) -> list[int] | None:
+    """Who follows a user (`user_id`) or a brand (`brand_id`; the other is None): their
+    user ids in ascending order, each greater than `after`, at most `limit` (may be async).
+
+    Page through them by passing the last id as the next `after`; an empty list is the
+    end. The live plugin uses it to tell followers a room went live. The notes plugin's own
+    implementation reads its follows; callers merge the answers of every implementation.
+    """

@@ -32,6 +32,18 @@ async def test_the_demo_has_a_room_on_air_and_a_sold_out_replay(zc_client, zc_ru
         chapters = service.chapters(await service.timeline(s, replay.id))
         assert len(chapters) == 2 and chapters[0].start_ms == 120_000 and chapters[0].deal_id is None
 
+    # Lin follows Mia: she was told Mia went live (and of the earlier room too, when the
+    # seed's events were handled while it was still on air)
+    from core.auth.models import User
+    from core.notices.models import Notice
+    from tests.plugins.live.helpers import handled
+
+    await handled(zc_runtime, "live.room_live")
+    async with zc_runtime.db.read_session() as s:
+        lin = (await s.execute(select(User.id).where(User.email == "shopper@demo.zhongcao.dev"))).scalar_one()
+        urls = (await s.execute(select(Notice.url).where(Notice.user_id == lin))).scalars().all()
+        assert f"/live/{on_air.id}" in urls and set(urls) <= {f"/live/{on_air.id}", f"/live/{replay.id}"}
+
     index = await zc_client.get("/live", headers={"accept-language": "en"})
     assert "今晚护肤直播" in index.text and REPLAY_TITLE in index.text
     page = await zc_client.get(f"/live/{replay.id}/replay", headers={"accept-language": "en"})
