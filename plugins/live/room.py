@@ -50,25 +50,96 @@ MAX_CHAT = 200
 MAX_LIKES_PER_FRAME = 50
 LIKES_EVERY = 1.0  # seconds between two announcements of a room's likes
 VIEWERS_EVERY = 2.0  # seconds between two announcements of a room's viewer count
+VIEWER_SHARE_TTL = 3 * VIEWERS_EVERY  # a process's share of a room's viewers counts this long after it was written
 SLOW_MODE_RANGE = (2, 300)
 MUTE_MINUTES_RANGE = (1, 24 * 60)
 HISTORY = 30  # chat messages a new viewer sees (kept per process)
+MAX_CHAT_SLOTS = 10_000  # remembered last messages (embedded) before the old ones are forgotten
 
 
 # ---------------------------------------------------------------- per process state
 
 
 class Hub:
-    """What one web process keeps of its rooms: who is connected (the viewer count is
-    this process's share; Redis deployments add theirs), when each viewer last spoke,
-    likes not yet announced, and recent chat for newcomers."""
+    """What one web process keeps of its rooms: who is connected here, likes not yet
+    announced, and recent chat for newcomers. With Redis (several web processes), the
+    viewer count and the chat rate limit are the deployment's, kept in Redis: each
+    process writes its own share of a room's viewers and adds up everyone's, and a
+    viewer's next message is allowed by one atomic key whichever process she talks to."""
 
     def __init__(self) -> None:
-        self.viewers: dict[int, int] = defaultdict(int)
-        self.last_chat: dict[tuple[int, int], float] = {}
+        self.viewers: dict[int, int] = defaultdict(int)  # this process's sockets per room
+        self.total_viewers: dict[int, int] = {}  # every process's, as last added up
+        self.last_chat: dict[tuple[int, int], float] = {}  # embedded only (no Redis)
         self.pending_likes: dict[int, int] = defaultdict(int)
         self.history: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self._tickers: dict[int, asyncio.Task[None]] = {}
+        self.token = uuid.uuid4().hex  # this process's field in the rooms' viewer hashes
+        self._redis: Any = None
+
+    def redis(self, runtime: Runtime) -> Any:
+        """The deployment's Redis (a client on the app's loop), or None when embedded."""
+        if not runtime.settings.redis_url:
+            return None
+        if self._redis is None:
+            from redis.asyncio import Redis
+
+            self._redis = Redis.from_url(runtime.settings.redis_url)
+        return self._redis
+
+    async def close(self) -> None:
+        for task in list(self._tickers.values()):
+            task.cancel()
+        client, self._redis = self._redis, None
+        if client is not None:
+            await client.aclose()
+
+    async def may_chat(self, runtime: Runtime, room_id: int, user_id: int, interval_seconds: int) -> bool:
+        """Take the viewer's next chat slot in the room, or say she must wait."""
+        redis = self.redis(runtime)
+        if redis is not None:
+            key = realtime.channel_name(runtime, "live", room_id, "chat", user_id)
+            return bool(await redis.set(key, b"1", nx=True, px=int(interval_seconds * 1000)))
+        key, now = (room_id, user_id), time.monotonic()
+        if len(self.last_chat) > MAX_CHAT_SLOTS:  # forget who spoke longer ago than any slow mode
+            self.last_chat = {k: t for k, t in self.last_chat.items() if now - t < SLOW_MODE_RANGE[1]}
+        last = self.last_chat.get(key)
+        if last is not None and now - last < interval_seconds:
+            return False
+        self.last_chat[key] = now
+        return True
+
+    async def count_viewers(self, runtime: Runtime, room_id: int) -> int:
+        """Everyone's viewers of the room: this process's share written, the fresh shares
+        of all processes added up (a process that died stops counting after a few beats)."""
+        mine = self.viewers.get(room_id, 0)
+        redis = self.redis(runtime)
+        if redis is None:
+            self.total_viewers[room_id] = mine
+            return mine
+        key = realtime.channel_name(runtime, "live", room_id, "viewers")
+        now_ms = int(time.time() * 1000)
+        stale_before = now_ms - int(VIEWER_SHARE_TTL * 1000)
+        await redis.hset(key, self.token, f"{mine}:{now_ms}")
+        await redis.pexpire(key, int(VIEWER_SHARE_TTL * 4000))
+        total, stale = 0, []
+        for field, value in (await redis.hgetall(key)).items():
+            count, _, at = value.decode().partition(":")
+            if int(at or 0) < stale_before:
+                stale.append(field)
+            else:
+                total += int(count or 0)
+        if stale:
+            await redis.hdel(key, *stale)
+        self.total_viewers[room_id] = total
+        return total
+
+    async def leave_count(self, runtime: Runtime, room_id: int) -> None:
+        """This process has no viewers of the room left: take its share out now."""
+        self.total_viewers.pop(room_id, None)
+        redis = self.redis(runtime)
+        if redis is not None:
+            await redis.hdel(realtime.channel_name(runtime, "live", room_id, "viewers"), self.token)
 
     def remember(self, room_id: int, message: dict[str, Any]) -> None:
         kept = self.history[room_id]
@@ -93,11 +164,14 @@ class Hub:
                     total = await service.add_likes(runtime, room_id, likes)
                     await announce(runtime, room_id, {"type": "likes", "total": total, "added": likes})
                 now = time.monotonic()
-                count = self.viewers.get(room_id, 0)
-                if count != sent_viewers and now - last_viewers >= VIEWERS_EVERY:
-                    await announce(runtime, room_id, {"type": "viewers", "count": count})
-                    sent_viewers, last_viewers = count, now
+                if now - last_viewers >= VIEWERS_EVERY:
+                    count = await self.count_viewers(runtime, room_id)
+                    last_viewers = now
+                    if count != sent_viewers:
+                        await announce(runtime, room_id, {"type": "viewers", "count": count})
+                        sent_viewers = count
                 await asyncio.sleep(LIKES_EVERY)
+            await self.leave_count(runtime, room_id)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a room's ticker must not take the process down
@@ -153,7 +227,7 @@ async def room_socket(socket: WebSocket, room_id: int) -> None:
         hub.ensure_ticker(runtime, room_id)
         try:
             await socket.send_json({
-                "type": "hello", **hello, "viewers": hub.viewers[room_id], "history": list(hub.history[room_id]),
+                "type": "hello", **hello, "viewers": max(hub.viewers[room_id], hub.total_viewers.get(room_id, 0)), "history": list(hub.history[room_id]),
                 "you": {"user_id": actor.user_id if actor else None, "name": actor.display_name if actor else None, "roles": sorted(roles), "can_chat": actor is not None},
             })  # fmt: skip
             async with subscriber.run_in_background(socket.send_text):
@@ -226,16 +300,13 @@ async def _chat(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int, act
     if room.status == RoomStatus.ENDED:
         await _error(socket, "ended", "this room has ended")
         return
-    key = (room_id, actor.user_id)
-    last = hub.last_chat.get(key)
-    if last is not None and time.monotonic() - last < room.chat_interval_seconds:
+    if not await hub.may_chat(runtime, room_id, actor.user_id, room.chat_interval_seconds):
         await _error(socket, "rate_limited", f"one message every {room.chat_interval_seconds} s")
         return
-    verdict = await _moderation(runtime, text, actor.user_id)
+    verdict = await _moderation(runtime, text, actor.user_id)  # a refused message used her slot too
     if verdict in ("block", "hold"):
         await _error(socket, "refused", "this message cannot be shown")
         return
-    hub.last_chat[key] = time.monotonic()
     message = {"type": "chat", "id": uuid.uuid4().hex, "user_id": actor.user_id, "name": actor.display_name, "text": text, "at": now.isoformat()}
     hub.remember(room_id, message)
     await announce(runtime, room_id, message)
