@@ -31,9 +31,6 @@ from plugins.group_buy.schemas import (
     MemberOut,
     MyMembershipOut,
     MyTeamOut,
-    NoticeOut,
-    NoticesSeenIn,
-    NoticesSeenOut,
     OfferIn,
     OfferLimitsOut,
     OfferOut,
@@ -277,32 +274,6 @@ class TeamController(Controller):
             )
             for t, m in rows
         ]
-
-    @get("/me/notices", guards=[login_required])
-    async def my_notices(self, session: AsyncSession, actor: Actor | None) -> list[NoticeOut]:
-        """How her teams ended, for the ones she has not seen yet (latest first, at most 20):
-        a team that filled (her order paid) or failed (her card released)."""
-        actor = require_actor(actor)
-        rows = await service.unseen_notices(session, actor.user_id)
-        teams = {t.id: t for t in await _teams_out(session, list({t.id: t for t, _m in rows}.values()))}
-        return [
-            NoticeOut(
-                team=teams[t.id],
-                me=MyMembershipOut(member_id=m.id, status=m.status, is_leader=m.is_leader, checkout_token=None, joined_at=m.created_at),
-                notified_at=m.notified_at,  # type: ignore[arg-type]
-            )
-            for t, m in rows
-        ]
-
-    @post("/me/notices/seen", guards=[login_required], status_code=200)
-    async def notices_seen(self, data: NoticesSeenIn, request: Request, session: AsyncSession, actor: Actor | None) -> NoticesSeenOut:
-        """Mark her notices seen: all of them, or those of `team_ids` (others' teams are
-        ignored). Safe to repeat."""
-        actor = require_actor(actor)
-        data = await strict_body(request, data)
-        marked = await service.mark_notices_seen(session, actor.user_id, data.team_ids)
-        await session.commit()
-        return NoticesSeenOut(marked=marked)
 
 
 API_CONTROLLERS = [OfferController, TeamController]

@@ -101,10 +101,8 @@ class TeamMember(IdMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(12), default=MemberStatus.SEATED, index=True)
     cart_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("cart.id", ondelete="RESTRICT"))
     checkout_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("checkout.id", ondelete="RESTRICT"), index=True)
-    # the member's notice of how her team ended: raised when it closes (for the members
-    # holding a seat then), cleared when she has seen it ("my teams", or the API)
+    # when she was told how her team ended (a core notice, for the members holding a seat then)
     notified_at: Mapped[datetime | None] = mapped_column()
-    notice_seen_at: Mapped[datetime | None] = mapped_column()
 
 
 MODELS = (GroupOffer, Team, TeamMember)

@@ -214,29 +214,16 @@ class GroupBuyPages(Controller):
     # -- my teams
 
     @get("/me", guards=[login_required], name="group_buy_me")
-    async def my_teams(self, request: Request, session: AsyncSession, runtime: Runtime, actor: Actor | None, page: PageNumber = 1) -> Any:
-        """Her teams; on top, how the teams that ended since her last visit ended (then
-        seen: the account menu stops counting them)."""
+    async def my_teams(self, request: Request, session: AsyncSession, actor: Actor | None, page: PageNumber = 1) -> Any:
+        """Her teams, newest first, with how each stands for her (how one that ended ended
+        reached her as a notice: the top bar's "Notices")."""
         user_id = actor.user_id  # type: ignore[union-attr]
         rows = await service.teams_of_user(session, user_id, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
         rows, has_next = rows[:PER_PAGE], len(rows) > PER_PAGE
-        unseen = await service.unseen_notices(session, user_id)
-        offer_ids = {t.offer_id for t, _m in rows} | {t.offer_id for t, _m in unseen}
+        offer_ids = {t.offer_id for t, _m in rows}
         offers = {o.id: o for o in (await session.execute(select(GroupOffer).where(GroupOffer.id.in_(offer_ids or {0})))).scalars()}
         products = await catalog.variant_cards(session, list({o.variant_id for o in offers.values()}))
         now = utcnow()
-        notices = [
-            {
-                "team_id": t.id, "href": f"/group-buy/teams/{t.id}", "status": t.status, "status_label": STATUS_LABELS.get(t.status, t.status),
-                "reason": REASON_LABELS.get(t.closed_reason or ""), "member_label": MEMBER_LABELS.get(m.status, m.status),
-                "product": products.get(offers[t.offer_id].variant_id, {}).get("title", ""),
-            }
-            for t, m in unseen
-        ]  # fmt: skip
-        if unseen:
-            async with runtime.db.session() as write:
-                await service.mark_notices_seen(write, user_id, [t.id for t, _m in unseen])
-                await write.commit()
         items = [
             {
                 "team": _team_view(t, [], now), "offer": offers[t.offer_id], "product": products.get(offers[t.offer_id].variant_id, {}), "leader": m.is_leader,
@@ -245,7 +232,7 @@ class GroupBuyPages(Controller):
             for t, m in rows
         ]
         pager = {"page": page, "prev": page - 1 if page > 1 else None, "next": page + 1 if has_next else None}
-        return await render(request, "group_buy/me.html", {"items": items, "pager": pager, "notices": notices})
+        return await render(request, "group_buy/me.html", {"items": items, "pager": pager})
 
 
 def _failure(exc: DomainError | None, offer: GroupOffer | None) -> dict[str, Any]:
@@ -263,11 +250,7 @@ STOREFRONT_PAGES: list[Any] = [GroupBuyPages]
 
 async def page_context(template: str, context: dict[str, Any], runtime: Runtime) -> dict[str, Any] | None:
     """The product page's offer card: live offers of its variants and their open teams
-    (four queries; none without an offer). The account page: how many of her teams
-    ended unseen (one query)."""
-    if template == "storefront/account.html" and context.get("actor") is not None:
-        async with runtime.db.read_session() as session:
-            return {"group_buy_unseen": await service.count_unseen_notices(session, context["actor"].user_id)}
+    (four queries; none without an offer)."""
     if template != "storefront/product.html" or not context.get("variants"):
         return None
     variants = {v["id"]: v for v in context["variants"]}
@@ -295,7 +278,7 @@ def render_slot(slot: str, context: dict[str, Any]) -> str | None:
     if slot == "product_aside" and context.get("group_buy_offers"):
         return context["render_template"]("group_buy/_product_card.html", offers=context["group_buy_offers"])
     if slot == "account_menu" and context.get("actor") is not None:
-        return context["render_template"]("group_buy/_account_menu.html", unseen=context.get("group_buy_unseen", 0))
+        return context["render_template"]("group_buy/_account_menu.html")
     return None
 
 
@@ -365,9 +348,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "Your team": "你的团",
         # my teams
         "My teams": "我的拼团",
-        "How your teams ended": "你的拼团结果",
-        "Your team for {product}": "你参加的「{product}」拼团",
-        "{n} new": "{n} 条新消息",
+        # the members' notices (service.tell_members)
+        "Your team for {product} filled: your order is paid.": "你参加的「{product}」拼团已成团：订单已付款。",
+        "Your team for {product} completed without your payment: you were not charged.": "你参加的「{product}」拼团已成团，但你未完成付款：没有扣款。",
+        "Your team for {product} did not fill: you were not charged.": "你参加的「{product}」拼团未成团：没有扣款。",
         "You have not joined a team yet.": "你还没有参加过拼团。",
         "Paying": "付款中",
         "Authorized": "已预授权",

@@ -162,19 +162,3 @@ class MyMembershipOut(msgspec.Struct):
 class MyTeamOut(msgspec.Struct):
     team: TeamOut
     me: MyMembershipOut
-
-
-class NoticeOut(msgspec.Struct):
-    """How one of her teams ended, until she has seen it."""
-
-    team: TeamOut
-    me: MyMembershipOut  # where her seat ended: paid, refunded, left
-    notified_at: datetime
-
-
-class NoticesSeenIn(msgspec.Struct, forbid_unknown_fields=True):
-    team_ids: list[int] | None = None  # none: every notice
-
-
-class NoticesSeenOut(msgspec.Struct):
-    marked: int  # notices that were still unseen

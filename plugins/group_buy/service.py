@@ -508,9 +508,11 @@ async def _close(session: AsyncSession, runtime: Runtime, team_id: int, to: str,
         update(GroupOffer).where(GroupOffer.id == closed.offer_id).values(units_promised=GroupOffer.units_promised - (closed.size - sold)).execution_options(synchronize_session=False)
     )
     # each member holding a seat now is told how it ended (in the same transaction)
-    await session.execute(
-        update(TeamMember).where(TeamMember.team_id == team_id, TeamMember.status.in_(HOLDING)).values(notified_at=utcnow()).execution_options(synchronize_session=False)
-    )
+    told = (await session.execute(
+        update(TeamMember).where(TeamMember.team_id == team_id, TeamMember.status.in_(HOLDING)).values(notified_at=utcnow())
+        .returning(TeamMember.user_id, TeamMember.status).execution_options(synchronize_session=False)
+    )).all()  # fmt: skip
+    await tell_members(session, team_id, closed.offer_id, to, told)
     kind = "group_buy.team_succeeded" if to == TeamStatus.SUCCEEDED else "group_buy.team_failed"
     payload: dict[str, Any] = {"team_id": team_id, "offer_id": closed.offer_id, "reason": reason}
     if to == TeamStatus.SUCCEEDED:
@@ -658,33 +660,32 @@ async def teams_of_user(session: AsyncSession, user_id: int, *, limit: int = 50,
 
 # ---------------------------------------------------------------- notices: how a member's team ended
 
-NOTICES_SHOWN = 20
+TEAM_FILLED = "Your team for {product} filled: your order is paid."
+TEAM_DONE_WITHOUT_YOU = "Your team for {product} completed without your payment: you were not charged."
+TEAM_FAILED = "Your team for {product} did not fill: you were not charged."
 
 
-def _unseen(user_id: int) -> Any:
-    return (TeamMember.user_id == user_id) & TeamMember.notified_at.is_not(None) & TeamMember.notice_seen_at.is_(None)
+async def tell_members(session: AsyncSession, team_id: int, offer_id: int, to: str, members: list[Any]) -> None:
+    """A notice (core.notices) to each member who held a seat when the team closed, saying
+    what it means for her: in the transaction that closed it, once per member and team."""
+    from core.notices import service as notices
 
-
-async def unseen_notices(session: AsyncSession, user_id: int, *, limit: int = NOTICES_SHOWN) -> list[tuple[Team, TeamMember]]:
-    """The teams that ended since the member last looked, latest first."""
-    rows = await session.execute(
-        select(Team, TeamMember).join(TeamMember, TeamMember.team_id == Team.id).where(_unseen(user_id)).order_by(TeamMember.notified_at.desc(), Team.id.desc()).limit(limit)
-    )
-    return [(t, m) for t, m in rows.all()]
-
-
-async def count_unseen_notices(session: AsyncSession, user_id: int) -> int:
-    return (await session.execute(select(func.count()).select_from(TeamMember).where(_unseen(user_id)))).scalar_one()
-
-
-async def mark_notices_seen(session: AsyncSession, user_id: int, team_ids: list[int] | None = None) -> int:
-    """Clear the member's notices (all, or those of `team_ids`; ids of teams she is not in
-    are ignored). Idempotent: returns how many were still unseen."""
-    query = update(TeamMember).where(_unseen(user_id))
-    if team_ids is not None:
-        query = query.where(TeamMember.team_id.in_([i for i in team_ids if valid_id(i)] or [0]))
-    result = await session.execute(query.values(notice_seen_at=utcnow()).execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    if not members:
+        return
+    product = (await session.execute(
+        select(Product.title).join(Variant, Variant.product_id == Product.id).join(GroupOffer, GroupOffer.variant_id == Variant.id).where(GroupOffer.id == offer_id)
+    )).scalar_one()  # fmt: skip
+    by_message: dict[str, list[int]] = {}
+    for user_id, status in members:
+        if to != TeamStatus.SUCCEEDED:
+            message = TEAM_FAILED
+        else:
+            message = TEAM_FILLED if status in (MemberStatus.AUTHORIZED, MemberStatus.PAID) else TEAM_DONE_WITHOUT_YOU
+        by_message.setdefault(message, []).append(user_id)
+    for message, user_ids in by_message.items():
+        await notices.notify(
+            session, user_ids, kind="group_buy.team_closed", key=f"group_buy.team:{team_id}", message=message, args={"product": product}, url=f"/group-buy/teams/{team_id}",
+        )
 
 
 async def seat_of_cart(session: AsyncSession, cart_id: int) -> tuple[TeamMember, GroupOffer] | None:

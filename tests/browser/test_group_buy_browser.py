@@ -129,12 +129,12 @@ def test_two_shoppers_fill_a_team_from_the_share_link(new_page, shot) -> None:  
         expect()(orders.first).to_contain_text(totals[who])
     shot(amy, "orders", full_page=True)
 
-    # Amy is told: the account menu counts the news, "My teams" shows it once
+    # Amy is told: the top bar counts the news, "Notices" shows it, then it is seen
     amy.goto("/account")
-    expect()(amy.get_by_test_id("group-buy-unseen")).to_have_text("1 new")
-    amy.get_by_test_id("account-group-buy-teams").click()
-    expect()(amy.get_by_test_id("group-buy-notice")).to_have_count(1)
-    expect()(amy.get_by_test_id("group-buy-notice")).to_contain_text("Team succeeded")
+    expect()(amy.get_by_test_id("notice-count")).to_have_text("1")
+    amy.get_by_test_id("notices-link").click()
+    expect()(amy.get_by_test_id("notice-list").locator("li")).to_have_count(1)
+    expect()(amy.get_by_test_id("notice-list")).to_contain_text("filled: your order is paid.")
     shot(amy, "notice", full_page=True)
     amy.goto("/account")
-    expect()(amy.get_by_test_id("group-buy-unseen")).to_have_count(0)
+    expect()(amy.get_by_test_id("notice-count")).to_have_count(0)

@@ -1,21 +1,23 @@
-"""Members are told how their team ended: a notice per member holding a seat when it
-closed, shown on "my teams" (then seen) and counted in the account menu; the same
-through the API."""
+"""Members are told how their team ended: a core notice (core.notices) per member holding
+a seat when it closed, saying what it means for her, counted in the top bar and listed
+under "Notices"; the same through /api/v1/me/notices. Older deployments' unseen team
+notices move into the core's table with the migration."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, text, update
 
+from core import migrate
 from core.auth.models import User
 from core.db import utcnow
+from core.notices.models import Notice
 from core.testing import ADDRESS, api_token, html_login
 from plugins.group_buy import service
 from plugins.group_buy.models import Team
 from tests.plugins.group_buy.helpers import actor_of, join_and_pay, make_offer, open_and_pay, settle
 
-API = "/api/v1/group-buy"
 EN = {"accept-language": "en"}
 
 
@@ -34,37 +36,42 @@ async def _expire(runtime, team_id: int) -> None:
     await settle(runtime)
 
 
-async def test_a_filled_team_tells_each_member_once_and_the_page_clears_it(zc_client, zc_runtime, zc_make_user, zc_make_product):
-    offer, _variant, _owner = await make_offer(zc_runtime, zc_make_user, zc_make_product, size=2)
+async def notices_of(runtime, user) -> list[Notice]:
+    async with runtime.db.read_session() as s:
+        return list((await s.execute(select(Notice).where(Notice.user_id == user.id).order_by(Notice.id))).scalars())
+
+
+async def test_a_filled_team_tells_each_member_once(zc_client, zc_runtime, zc_make_user, zc_make_product):
+    offer, variant, _owner = await make_offer(zc_runtime, zc_make_user, zc_make_product, size=2)
     leader, friend = await zc_make_user(), await zc_make_user()
     seat = await open_and_pay(zc_runtime, leader, offer.id)
-    async with zc_runtime.db.read_session() as s:
-        assert await service.count_unseen_notices(s, leader.id) == 0  # open: nothing to tell yet
+    assert await notices_of(zc_runtime, leader) == []  # open: nothing to tell yet
     await join_and_pay(zc_runtime, friend, seat.team_id)  # the last seat: the team succeeds
+    await settle(zc_runtime)
+
+    for member in (leader, friend):
+        (notice,) = await notices_of(zc_runtime, member)
+        assert (notice.kind, notice.key, notice.url) == ("group_buy.team_closed", f"group_buy.team:{seat.team_id}", f"/group-buy/teams/{seat.team_id}")
+        assert notice.message == service.TEAM_FILLED and notice.args["product"]
+    async with zc_runtime.db.session() as s:  # closing again (a retried job) tells nobody twice
+        assert await service._close(s, zc_runtime, seat.team_id, "succeeded", "full") is False  # noqa: SLF001
+        await s.commit()
+    assert len(await notices_of(zc_runtime, friend)) == 1
 
     friend_api = await api_token(zc_client, friend.email)
-    [notice] = (await zc_client.get(f"{API}/me/notices", headers=friend_api)).json()
-    assert (notice["team"]["id"], notice["team"]["status"], notice["me"]["status"], notice["me"]["is_leader"]) == (seat.team_id, "succeeded", "paid", False)
-    assert notice["me"]["checkout_token"] is None and notice["notified_at"]
+    [item] = (await zc_client.get("/api/v1/me/notices", headers=friend_api)).json()["items"]
+    assert item["text"].startswith("你参加的「") and item["text"].endswith("」拼团已成团：订单已付款。")
 
-    # the account menu counts it (in her language); "my teams" shows it once, then it is seen
-    await html_login(zc_client, leader.email)
-    account = (await zc_client.get("/account")).text
-    assert 'data-testid="group-buy-unseen"' in account and "1 条新消息" in account
+    # the top bar counts it; the notices page shows it in her language, then it is seen
     await _in_english(zc_runtime, leader)
-    assert "1 new" in (await zc_client.get("/account")).text
+    await html_login(zc_client, leader.email)
+    assert 'data-testid="notice-count">1<' in (await zc_client.get("/account", headers=EN)).text
+    page = (await zc_client.get("/account/notices", headers=EN)).text
+    assert "filled: your order is paid." in page and f'href="/group-buy/teams/{seat.team_id}"' in page
+    assert 'data-testid="notice-count"' not in (await zc_client.get("/account", headers=EN)).text
+    assert len((await zc_client.get("/api/v1/me/notices", headers=friend_api, params={"unseen_only": "true"})).json()["items"]) == 1, "hers alone"
     mine = (await zc_client.get("/group-buy/me", headers=EN)).text
-    assert 'data-testid="group-buy-notices"' in mine and f'data-team-id="{seat.team_id}"' in mine
-    assert "Team succeeded" in mine and "The team filled: every member&#39;s order is paid." in mine
-    assert 'data-testid="group-buy-notice"' not in (await zc_client.get("/group-buy/me", headers=EN)).text
-    assert 'data-testid="group-buy-unseen"' not in (await zc_client.get("/account", headers=EN)).text
-
-    # the friend's notice is hers alone: the leader's visit did not clear it
-    assert len((await zc_client.get(f"{API}/me/notices", headers=friend_api)).json()) == 1
-    r = await zc_client.post(f"{API}/me/notices/seen", json={}, headers=friend_api)
-    assert r.status_code == 200 and r.json() == {"marked": 1}
-    assert (await zc_client.post(f"{API}/me/notices/seen", json={}, headers=friend_api)).json() == {"marked": 0}  # again: nothing
-    assert (await zc_client.get(f"{API}/me/notices", headers=friend_api)).json() == []
+    assert f'data-team-id="{seat.team_id}"' in mine and "Team succeeded" in mine
 
 
 async def test_an_expired_team_tells_the_members_holding_a_seat_not_one_who_left(zc_client, zc_runtime, zc_make_user, zc_make_product):
@@ -76,36 +83,29 @@ async def test_an_expired_team_tells_the_members_holding_a_seat_not_one_who_left
     assert await service.leave_seat(zc_runtime, gave_up.member_id)  # she never paid
     await _expire(zc_runtime, seat.team_id)
 
-    async with zc_runtime.db.read_session() as s:
-        assert [await service.count_unseen_notices(s, u.id) for u in (leader, friend, quitter)] == [1, 1, 0]
-    [notice] = (await zc_client.get(f"{API}/me/notices", headers=await api_token(zc_client, friend.email))).json()
-    assert (notice["team"]["status"], notice["me"]["status"]) == ("failed", "refunded")
-
+    assert [len(await notices_of(zc_runtime, u)) for u in (leader, friend, quitter)] == [1, 1, 0]
+    (notice,) = await notices_of(zc_runtime, friend)
+    assert notice.message == service.TEAM_FAILED
     await _in_english(zc_runtime, friend)
     await html_login(zc_client, friend.email)
-    mine = (await zc_client.get("/group-buy/me", headers=EN)).text
-    assert "Team failed" in mine and "nobody was charged" in mine and "Refunded: your card was not charged." in mine
+    assert "did not fill: you were not charged." in (await zc_client.get("/account/notices", headers=EN)).text
 
 
-async def test_marking_seen_by_team_touches_only_the_callers_notices(zc_client, zc_runtime, zc_make_user, zc_make_product):
-    offer, _variant, _owner = await make_offer(zc_runtime, zc_make_user, zc_make_product, size=2, per_user_limit=2)
+async def test_unseen_team_notices_move_to_the_core_with_the_migration(zc_runtime, zc_make_user, zc_make_product):
+    offer, _variant, _owner = await make_offer(zc_runtime, zc_make_user, zc_make_product, size=2)
     leader, friend = await zc_make_user(), await zc_make_user()
-    first = await open_and_pay(zc_runtime, leader, offer.id)
-    second = await open_and_pay(zc_runtime, leader, offer.id)
-    await join_and_pay(zc_runtime, friend, first.team_id)
-    await _expire(zc_runtime, second.team_id)
-    leader_api, friend_api = await api_token(zc_client, leader.email), await api_token(zc_client, friend.email)
-    assert {n["team"]["id"] for n in (await zc_client.get(f"{API}/me/notices", headers=leader_api)).json()} == {first.team_id, second.team_id}
-
-    # the friend names both teams: only hers (the first) is marked; the leader's stay
-    r = await zc_client.post(f"{API}/me/notices/seen", json={"team_ids": [first.team_id, second.team_id, 0, 2**70]}, headers=friend_api)
-    assert r.json() == {"marked": 1}
-    assert len((await zc_client.get(f"{API}/me/notices", headers=leader_api)).json()) == 2
-    assert (await zc_client.post(f"{API}/me/notices/seen", json={"team_ids": [second.team_id]}, headers=leader_api)).json() == {"marked": 1}
-    assert [n["team"]["id"] for n in (await zc_client.get(f"{API}/me/notices", headers=leader_api)).json()] == [first.team_id]
-
-    # bad input and strangers
-    bad = await zc_client.post(f"{API}/me/notices/seen", json={"team_ids": "all"}, headers=leader_api)
-    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
-    assert (await zc_client.get(f"{API}/me/notices")).status_code == 401
-    assert (await zc_client.post(f"{API}/me/notices/seen", json={})).status_code == 401
+    seat = await open_and_pay(zc_runtime, leader, offer.id)
+    await join_and_pay(zc_runtime, friend, seat.team_id)
+    await settle(zc_runtime)
+    await migrate.downgrade(zc_runtime, "0003_group_buy_notices")
+    try:
+        async with zc_runtime.db.engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM notice WHERE kind = 'group_buy.team_closed'"))).scalar_one() == 0
+            await conn.execute(text("UPDATE group_buy_member SET notice_seen_at = notified_at WHERE user_id = :u"), {"u": leader.id})  # she had seen hers
+    finally:
+        await migrate.upgrade(zc_runtime)
+    assert await notices_of(zc_runtime, leader) == []
+    (carried,) = await notices_of(zc_runtime, friend)
+    assert (carried.message, carried.key, carried.url, carried.seen_at) == (service.TEAM_FILLED, f"group_buy.team:{seat.team_id}", f"/group-buy/teams/{seat.team_id}", None)
+    assert carried.args["product"] and carried.created_at is not None
+    assert await migrate.check(zc_runtime) is None
