@@ -206,7 +206,8 @@ async def test_terms_in_force_new_buyers_flat_rates_and_the_hold_override(zc_cli
     second = await buy(zc_client, [(sock.id, 3)], headers=auth, code="NORTH-SOCK")  # returning: 15.00 x 3
     third = await buy(zc_client, [(jacket.id, 1)], headers=auth, code="NORTH-JACKET")  # 20% in force
     await settle(zc_runtime)
-    rows = await commission_rows(zc_runtime)
+    # by order: the worker's two threads may record the second and third orders' in either order
+    rows = sorted(await commission_rows(zc_runtime), key=lambda c: c.order_id)
     assert [(c.order_id, c.rate_kind, c.flat_minor, c.rate_ppm, c.new_buyer, c.amount_minor) for c in rows] == [
         (first["orders"][0]["id"], "flat", 3_000, 0, True, 4_000),
         (second["orders"][0]["id"], "flat", 1_500, 0, False, 4_500),
