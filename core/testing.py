@@ -48,7 +48,54 @@ def make_test_settings(var_dir: Path, database_url: str, **overrides: Any) -> Se
     return Settings(**values)
 
 
+def _isolate_xdist_worker() -> None:
+    """Under pytest-xdist (scripts/test.sh runs each pass with `-n`), the workers of a run
+    share its servers: each worker gets a PostgreSQL database (`<name>_gw<n>`, made here
+    on the same server), a Redis database (the URL's index plus n) and a localstripe of
+    its own (the n-th of ZHONGCAO_TEST_STRIPE_API_BASES, comma-separated: a localstripe's
+    webhook configuration is global). Rewritten in the environment, where the fixtures
+    and the tests read them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    index = int(worker.removeprefix("gw"))
+    url = os.environ.get("ZHONGCAO_TEST_DATABASE_URL")
+    if url:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        name = f"{parsed.database}_{worker}"
+        asyncio.run(_pg_create_missing(url, name))
+        os.environ["ZHONGCAO_TEST_DATABASE_URL"] = parsed.set(database=name).render_as_string(hide_password=False)
+    redis_url = os.environ.get("ZHONGCAO_TEST_REDIS_URL")
+    if redis_url:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(redis_url)
+        db = int(parts.path.strip("/") or 0) + index
+        os.environ["ZHONGCAO_TEST_REDIS_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+    bases = [b for b in os.environ.get("ZHONGCAO_TEST_STRIPE_API_BASES", "").split(",") if b]
+    if bases:
+        if index >= len(bases):
+            raise pytest.UsageError(f"worker {worker}: ZHONGCAO_TEST_STRIPE_API_BASES names {len(bases)} localstripe servers, one per worker is needed")
+        os.environ["ZHONGCAO_TEST_STRIPE_API_BASE"] = bases[index]
+    elif os.environ.get("ZHONGCAO_TEST_STRIPE_API_BASE") and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        raise pytest.UsageError("workers cannot share one localstripe (its webhook configuration is global): set ZHONGCAO_TEST_STRIPE_API_BASES, one per worker")
+
+
+async def _pg_create_missing(url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg_admin_url(url))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _isolate_xdist_worker()
     config.addinivalue_line("markers", "postgres_only: runs only on the PostgreSQL backend")
     config.addinivalue_line("markers", "zc_demo: starts on a copy of a database the demo was seeded into (once per session)")
     # Argon2 with production parameters costs ~0.7 s a hash and as much a login on this

@@ -9,9 +9,10 @@
 # Exits non-zero if either run fails (pytest's "no tests collected" included).
 set -euo pipefail
 
-# A developer's production settings must never leak into the tests.
+# A developer's production settings must never leak into the tests (this script's own
+# switches, ZHONGCAO_TEST_SERIAL and ZHONGCAO_TEST_WORKERS, stay).
 while IFS= read -r _var; do
-    if [[ $_var == ZHONGCAO_* ]]; then unset "$_var"; fi
+    if [[ $_var == ZHONGCAO_* && $_var != ZHONGCAO_TEST_SERIAL && $_var != ZHONGCAO_TEST_WORKERS ]]; then unset "$_var"; fi
 done < <(compgen -e)
 unset _var
 
@@ -221,7 +222,7 @@ except Exception:
 PY
 }
 
-start_localstripe() {  # start_localstripe NAME: sets STRIPE_PORT (one per pytest run: webhook config is global)
+start_localstripe() {  # start_localstripe NAME: sets STRIPE_PORT (one per pytest worker: webhook config is global)
     local port try i pid log=$STRIPE_TMP/localstripe-$1.log
     STRIPE_PORT=
     for try in 1 2 3; do
@@ -244,11 +245,23 @@ start_localstripe() {  # start_localstripe NAME: sets STRIPE_PORT (one per pytes
     die "could not start localstripe"
 }
 
-start_localstripe sqlite
-STRIPE_PORT_SQLITE=$STRIPE_PORT
-start_localstripe postgres
-STRIPE_PORT_PG=$STRIPE_PORT
-log "localstripe on 127.0.0.1:$STRIPE_PORT_SQLITE and :$STRIPE_PORT_PG (logs in $STRIPE_TMP)"
+# Each run is spread over WORKERS pytest-xdist workers (0: no xdist), and each worker
+# gets a localstripe of its own (core.testing gives each its database and Redis index).
+WORKERS=${ZHONGCAO_TEST_WORKERS:-2}
+[[ $WORKERS =~ ^[0-9]+$ ]] || die "ZHONGCAO_TEST_WORKERS must be a number, not '$WORKERS'"
+start_localstripes() {  # start_localstripes NAME: one per worker; sets STRIPE_BASES (their URLs, comma-separated)
+    local i urls=()
+    for ((i = 0; i < (WORKERS > 0 ? WORKERS : 1); i++)); do
+        start_localstripe "$1-$i"
+        urls+=("http://127.0.0.1:$STRIPE_PORT")
+    done
+    STRIPE_BASES=$(IFS=,; echo "${urls[*]}")
+}
+start_localstripes sqlite
+STRIPE_BASES_SQLITE=$STRIPE_BASES
+start_localstripes postgres
+STRIPE_BASES_PG=$STRIPE_BASES
+log "localstripe on $STRIPE_BASES_SQLITE (sqlite run) and $STRIPE_BASES_PG (postgres run); logs in $STRIPE_TMP"
 
 # ---------------------------------------------------------------- pytest
 export ZHONGCAO_TEST_CHROMIUM
@@ -262,18 +275,20 @@ run_pytest() {  # run_pytest NAME [VAR=value...] -- [pytest args...]
     shift
     while [[ $1 != -- ]]; do envs+=("$1"); shift; done
     shift
-    local rc=0
-    env "${envs[@]}" "ZHONGCAO_TEST_HANG_LOG=$PYTEST_TMP/$name-hang.log" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" --durations=15 "$@" || rc=$?
+    local rc=0 spread=()
+    # a file's tests stay on one worker (module fixtures: a browser module's demo server)
+    ((WORKERS > 0)) && spread=(-n "$WORKERS" --dist loadfile)
+    env "${envs[@]}" "ZHONGCAO_TEST_HANG_LOG=$PYTEST_TMP/$name-hang.log" "$VENV/bin/python" -m pytest --basetemp "$PYTEST_TMP/$name" --durations=15 "${spread[@]}" "$@" || rc=$?
     return "$rc"
 }
 
 SQLITE_ENV=(ZHONGCAO_TEST_BACKEND=sqlite ZHONGCAO_TEST_PASSES=both
     "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT_SQLITE/0"
-    "ZHONGCAO_TEST_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT_SQLITE")
+    "ZHONGCAO_TEST_STRIPE_API_BASE=${STRIPE_BASES_SQLITE%%,*}" "ZHONGCAO_TEST_STRIPE_API_BASES=$STRIPE_BASES_SQLITE")
 PG_ENV=(ZHONGCAO_TEST_BACKEND=postgres
     "ZHONGCAO_TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/zhongcao_test"
     "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT_PG/0"
-    "ZHONGCAO_TEST_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT_PG")
+    "ZHONGCAO_TEST_STRIPE_API_BASE=${STRIPE_BASES_PG%%,*}" "ZHONGCAO_TEST_STRIPE_API_BASES=$STRIPE_BASES_PG")
 
 sqlite_rc=0
 postgres_rc=0
