@@ -486,6 +486,14 @@ async def list_active_products(
     return await _views(session, rows.all(), active_variants_only=True)
 
 
+async def first_variants(session: AsyncSession, product_ids: list[int] | set[int]) -> dict[int, int]:
+    """Product id -> its first variant's id (the one a product's card shows when no
+    variant is chosen, as a pinned product in a live room): one query."""
+    if not product_ids:
+        return {}
+    return dict((await session.execute(select(Variant.product_id, func.min(Variant.id)).where(Variant.product_id.in_(list(product_ids))).group_by(Variant.product_id))).all())
+
+
 async def variant_cards(session: AsyncSession, variant_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Variant id -> what a card of it shows (title, link, option label, SKU, first image),
     for plugins' pages (a team offer, a live room's deal): two queries for any number."""

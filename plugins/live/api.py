@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core.auth.permissions import Actor
 from core.auth.service import display_names
-from core.catalog.models import Brand, VariantPrice
+from core.catalog.models import Brand
 from core.db import utcnow
 from core.errors import ValidationFailed
 from core.orders.models import Checkout
@@ -40,17 +40,12 @@ CHECKOUTS = "/api/v1/checkouts"
 
 
 async def deals_out(session: AsyncSession, deals: list[FlashDeal]) -> list[DealOut]:
-    if not deals:
-        return []
-    prices = {
-        (v, c): a
-        for v, c, a in await session.execute(select(VariantPrice.variant_id, VariantPrice.currency, VariantPrice.amount_minor).where(VariantPrice.variant_id.in_({d.variant_id for d in deals})))
-    }
+    figures = await service.deal_figures(session, deals)
     now = utcnow()
     return [
         DealOut(
             id=d.id, room_id=d.room_id, product_id=d.product_id, variant_id=d.variant_id, currency=d.currency, deal_price_minor=d.deal_price_minor,
-            regular_price_minor=prices.get((d.variant_id, d.currency)), quantity=d.quantity, left=await service.units_left(session, d),
+            regular_price_minor=figures[d.id].regular_price_minor, quantity=d.quantity, left=figures[d.id].left,
             per_customer_limit=d.per_customer_limit, countdown_seconds=d.countdown_seconds, duration_seconds=d.duration_seconds,
             state=service.deal_state(d, now), starts_at=d.starts_at, ends_at=d.ends_at,
         )

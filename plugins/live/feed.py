@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,6 @@ TRANSLATIONS: dict[str, dict[str, str]] = {"zh-CN": {TITLE: "直播中 · {title
 async def feed_candidates(viewer: Any, cursor: Any, limit: int, runtime: Runtime, session: AsyncSession | None = None) -> list[Any]:
     from core.auth.models import User
     from core.catalog import service as catalog
-    from core.catalog.models import Variant
     from plugins.feed.cards import CardAuthor, CardImage, FeedCard
     from plugins.live.models import LiveRoom, RoomStatus
 
@@ -47,7 +46,7 @@ async def feed_candidates(viewer: Any, cursor: Any, limit: int, runtime: Runtime
         if not rows:
             return []
         first_pins = {r.LiveRoom.id: int(r.LiveRoom.pinned[0]) for r in rows if r.LiveRoom.pinned and not r.LiveRoom.cover_url}
-        variants = dict((await session.execute(select(Variant.product_id, func.min(Variant.id)).where(Variant.product_id.in_(list(first_pins.values()) or [0])).group_by(Variant.product_id))).all())
+        variants = await catalog.first_variants(session, set(first_pins.values()))
         cards_of = await catalog.variant_cards(session, list(variants.values()))
         locale = None
         if viewer.user_id is not None:

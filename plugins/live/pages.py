@@ -61,13 +61,9 @@ def clock(seconds: int) -> str:
 
 async def _products(session: AsyncSession, product_ids: list[int], currency: str = "CNY") -> dict[int, dict[str, Any]]:
     """Product id -> card (title, link, image, price of its first variant)."""
-    from core.catalog.models import Variant
-
     if not product_ids:
         return {}
-    first = {}
-    for vid, pid in (await session.execute(select(Variant.id, Variant.product_id).where(Variant.product_id.in_(product_ids)).order_by(Variant.product_id, Variant.id))).all():
-        first.setdefault(pid, vid)
+    first = await catalog.first_variants(session, product_ids)
     cards = await catalog.variant_cards(session, list(first.values()))
     prices = dict((await session.execute(select(VariantPrice.variant_id, VariantPrice.amount_minor).where(VariantPrice.variant_id.in_(first.values()), VariantPrice.currency == currency))).all())
     slugs = dict((await session.execute(select(Product.id, Product.slug).where(Product.id.in_(product_ids)))).all())
@@ -80,12 +76,7 @@ async def _products(session: AsyncSession, product_ids: list[int], currency: str
 async def deal_views(session: AsyncSession, deals: list[FlashDeal]) -> list[dict[str, Any]]:
     now = utcnow()
     cards = await catalog.variant_cards(session, [d.variant_id for d in deals])
-    prices = {
-        (v, c): a
-        for v, c, a in (await session.execute(
-            select(VariantPrice.variant_id, VariantPrice.currency, VariantPrice.amount_minor).where(VariantPrice.variant_id.in_([d.variant_id for d in deals] or [0]))
-        )).all()
-    }  # fmt: skip
+    figures = await service.deal_figures(session, deals)
     out = []
     for d in deals:
         state = service.deal_state(d, now)
@@ -93,7 +84,7 @@ async def deal_views(session: AsyncSession, deals: list[FlashDeal]) -> list[dict
         seconds = int((_aware(until) - now).total_seconds()) if until else 0
         out.append({
             "id": d.id, "state": state, "label": DEAL_LABELS[state], "product": cards.get(d.variant_id, {}), "price": d.deal_price_minor,
-            "regular": prices.get((d.variant_id, d.currency)), "currency": d.currency, "left": await service.units_left(session, d), "quantity": d.quantity,
+            "regular": figures[d.id].regular_price_minor, "currency": d.currency, "left": figures[d.id].left, "quantity": d.quantity,
             "limit": d.per_customer_limit, "seconds": max(0, seconds), "clock": clock(seconds), "until": _aware(until).isoformat() if until else "",
         })  # fmt: skip
     return out

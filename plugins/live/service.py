@@ -578,6 +578,31 @@ async def units_left(session: AsyncSession, deal: FlashDeal) -> int:
     return (await session.execute(select(StockPool.available).where(StockPool.id == deal.pool_id))).scalar_one_or_none() or 0
 
 
+@dataclass(frozen=True)
+class DealFigures:
+    left: int  # as units_left
+    regular_price_minor: int | None  # the variant's own price in the deal's currency (struck through beside the deal's)
+
+
+async def deal_figures(session: AsyncSession, deals: list[FlashDeal]) -> dict[int, DealFigures]:
+    """Units left and regular price of each deal, in two queries however many deals: what
+    the API and the room's panel show of them."""
+    if not deals:
+        return {}
+    pool_ids = {d.pool_id for d in deals if d.pool_id is not None and d.ended_at is None}
+    available = dict((await session.execute(select(StockPool.id, StockPool.available).where(StockPool.id.in_(pool_ids)))).all()) if pool_ids else {}
+    prices = {
+        (v, c): a
+        for v, c, a in (await session.execute(
+            select(VariantPrice.variant_id, VariantPrice.currency, VariantPrice.amount_minor).where(VariantPrice.variant_id.in_({d.variant_id for d in deals}))
+        )).all()
+    }  # fmt: skip
+    return {
+        d.id: DealFigures(left=0 if d.pool_id is None or d.ended_at is not None else available.get(d.pool_id, 0) or 0, regular_price_minor=prices.get((d.variant_id, d.currency)))
+        for d in deals
+    }
+
+
 # ---------------------------------------------------------------- buying from a deal
 
 

@@ -41,7 +41,7 @@ async def test_the_demo_has_a_room_on_air_and_a_sold_out_replay(zc_client, zc_ru
     await handled(zc_runtime, "live.room_live")
     async with zc_runtime.db.read_session() as s:
         lin = (await s.execute(select(User.id).where(User.email == "shopper@demo.zhongcao.dev"))).scalar_one()
-        urls = (await s.execute(select(Notice.url).where(Notice.user_id == lin))).scalars().all()
+        urls = (await s.execute(select(Notice.url).where(Notice.user_id == lin, Notice.kind == "live.room_live"))).scalars().all()
         assert f"/live/{on_air.id}" in urls and set(urls) <= {f"/live/{on_air.id}", f"/live/{replay.id}"}
 
     index = await zc_client.get("/live", headers={"accept-language": "en"})
