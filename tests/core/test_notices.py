@@ -124,3 +124,14 @@ async def test_the_top_bar_counts_and_the_page_clears(zc_client, zc_runtime, zc_
 async def test_the_page_is_for_her_only(zc_client):
     response = await zc_client.get("/account/notices", follow_redirects=False)
     assert response.status_code in (302, 303) and "/login" in response.headers["location"]
+
+
+async def test_the_page_is_paged(zc_client, zc_runtime, zc_make_user):
+    ann = await zc_make_user()
+    for n in range(21):
+        await tell(zc_runtime, [ann.id], key=f"test:{n}", args={"host": f"Host {n}", "title": "t"})
+    await html_login(zc_client, ann.email)
+    first = (await zc_client.get("/account/notices")).text
+    assert first.count('class="panel notice-row') == 20 and 'href="?page=2"' in first and "Host 20 " in first
+    second = (await zc_client.get("/account/notices", params={"page": 2})).text
+    assert second.count('class="panel notice-row') == 1 and "Host 0 " in second and 'href="?page=1"' in second and "?page=3" not in second
