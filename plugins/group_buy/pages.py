@@ -19,14 +19,12 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect
 from sqlalchemy import select
 
-from core import forms
 from core.catalog import service as catalog
 from core.db import utcnow
 from core.payments import service as payments
 from core.errors import Conflict, DomainError, NotFound
-from core.orders import checkout as checkouts
-from core.orders import service as orders
-from core.web import login_required, login_url, render
+from core.orders.pages import ShowForm, address_form, address_then_payment
+from core.web import login_required, render
 from plugins.group_buy import service
 from plugins.group_buy.models import HOLDING, GroupOffer, MemberStatus, Team, TeamStatus
 
@@ -38,8 +36,6 @@ if TYPE_CHECKING:
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PageNumber = Annotated[int, Parameter(ge=1, le=10_000)]
-ADDRESS_FIELDS = tuple(checkouts.ADDRESS_FIELDS)  # the address form's fields, as the core checks them
-DEFAULT_COUNTRY = "CN"
 OPEN_TEAMS_SHOWN = 6  # open teams listed under a product's offer
 PER_PAGE = 20
 
@@ -123,26 +119,17 @@ class GroupBuyPages(Controller):
     @get("/offers/{offer_id:int}/open", guards=[login_required])
     async def open_form(self, request: Request, offer_id: int, session: AsyncSession, actor: Actor | None) -> Any:
         offer = await self._live_offer(session, offer_id)
-        return await self._open_page(request, session, offer, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))  # type: ignore[union-attr]
+        return await address_form(session, actor, self._open_page(request, session, offer))  # type: ignore[arg-type]
 
     @post("/offers/{offer_id:int}/open")
     async def open(self, request: Request, offer_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         """From the product card (no address yet: the form), or the form itself: take the seat and pay."""
-        if actor is None:
-            return Redirect(login_url(f"/group-buy/offers/{offer_id}/open"), status_code=303)
         offer = await self._live_offer(session, offer_id)
-        if forms.text(data, "start"):
-            return await self._open_page(request, session, offer, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))
-        address = {k: forms.text(data, k) for k in ADDRESS_FIELDS}
-        await session.close()  # open_team runs its own transactions
-        try:
-            checkouts.clean_address(address)  # a bad address is told before a seat is taken
-            seat = await service.open_team(runtime, actor, offer.id, address=address)
-        except NotFound:
-            raise
-        except DomainError as exc:
-            return await self._open_page(request, session, offer, address, failure=exc, status_code=exc.status_code)
-        return Redirect(f"/checkout/{seat.checkout_token}", status_code=303)
+
+        async def start(address: dict[str, str]) -> str:
+            return (await service.open_team(runtime, actor, offer.id, address=address)).checkout_token
+
+        return await address_then_payment(request, session, actor, data, here=f"/group-buy/offers/{offer_id}/open", show_form=self._open_page(request, session, offer), start=start)
 
     async def _live_offer(self, session: AsyncSession, offer_id: int) -> GroupOffer:
         offer = await session.get(GroupOffer, offer_id)
@@ -150,11 +137,12 @@ class GroupBuyPages(Controller):
             raise NotFound("no such offer")
         return offer
 
-    async def _open_page(
-        self, request: Request, session: AsyncSession, offer: GroupOffer, address: dict[str, str], *, failure: DomainError | None = None, status_code: int = 200
-    ) -> Any:
-        ctx = {"mode": "open", "offer": await _offer_view(session, offer), "team": None, "address": address, "action": f"/group-buy/offers/{offer.id}/open", **_failure(failure, offer)}
-        return await render(request, "group_buy/seat.html", ctx, status_code=status_code)
+    def _open_page(self, request: Request, session: AsyncSession, offer: GroupOffer) -> ShowForm:
+        async def show(address: dict[str, str], failure: DomainError | None, status_code: int) -> Any:
+            ctx = {"mode": "open", "offer": await _offer_view(session, offer), "team": None, "address": address, "action": f"/group-buy/offers/{offer.id}/open", **_failure(failure, offer)}
+            return await render(request, "group_buy/seat.html", ctx, status_code=status_code)
+
+        return show
 
     # -- joining one
 
@@ -164,34 +152,28 @@ class GroupBuyPages(Controller):
         mine = await service.member_of(session, team.id, actor.user_id)  # type: ignore[union-attr]
         if mine is not None and mine[0].status in HOLDING:
             return Redirect(f"/group-buy/teams/{team.id}", status_code=303)
-        return await self._join_page(request, session, team, offer, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))  # type: ignore[union-attr]
+        return await address_form(session, actor, self._join_page(request, session, team_id, actor))  # type: ignore[arg-type]
 
     @post("/teams/{team_id:int}/join")
     async def join(self, request: Request, team_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
-        if actor is None:
-            return Redirect(login_url(f"/group-buy/teams/{team_id}/join"), status_code=303)
-        team, offer = await visible_team(session, team_id, actor)
-        address = {k: forms.text(data, k) for k in ADDRESS_FIELDS}
-        await session.close()
-        try:
-            checkouts.clean_address(address)
-            seat = await service.join_team(runtime, actor, team.id, address=address)
-        except NotFound:
-            raise
-        except DomainError as exc:
-            team, offer = await visible_team(session, team_id, actor)
-            return await self._join_page(request, session, team, offer, address, failure=exc, status_code=exc.status_code)
-        return Redirect(f"/checkout/{seat.checkout_token}", status_code=303)
+        team, _offer = await visible_team(session, team_id, actor)
 
-    async def _join_page(
-        self, request: Request, session: AsyncSession, team: Team, offer: GroupOffer, address: dict[str, str], *, failure: DomainError | None = None, status_code: int = 200
-    ) -> Any:
-        faces = (await service.faces_of_teams(session, [team.id])).get(team.id, [])
-        ctx = {
-            "mode": "join", "offer": await _offer_view(session, offer), "team": _team_view(team, faces, utcnow()), "address": address,
-            "action": f"/group-buy/teams/{team.id}/join", **_failure(failure, offer),
-        }
-        return await render(request, "group_buy/seat.html", ctx, status_code=status_code)
+        async def start(address: dict[str, str]) -> str:
+            return (await service.join_team(runtime, actor, team.id, address=address)).checkout_token
+
+        return await address_then_payment(request, session, actor, data, here=f"/group-buy/teams/{team_id}/join", show_form=self._join_page(request, session, team_id, actor), start=start)
+
+    def _join_page(self, request: Request, session: AsyncSession, team_id: int, actor: Actor | None) -> ShowForm:
+        async def show(address: dict[str, str], failure: DomainError | None, status_code: int) -> Any:
+            team, offer = await visible_team(session, team_id, actor)  # as it is now: a refusal may have come from its change
+            faces = (await service.faces_of_teams(session, [team.id])).get(team.id, [])
+            ctx = {
+                "mode": "join", "offer": await _offer_view(session, offer), "team": _team_view(team, faces, utcnow()), "address": address,
+                "action": f"/group-buy/teams/{team.id}/join", **_failure(failure, offer),
+            }
+            return await render(request, "group_buy/seat.html", ctx, status_code=status_code)
+
+        return show
 
     # -- the team page (the share link)
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from litestar.response import Redirect
 from sqlalchemy import select
 
 from core import forms
@@ -25,9 +24,8 @@ from core.catalog import service as catalog
 from core.catalog.models import Product, VariantPrice
 from core.db import utcnow
 from core.errors import DomainError, NotFound
-from core.orders import checkout as checkouts
-from core.orders import service as orders
-from core.web import login_required, login_url, render
+from core.orders.pages import ShowForm, address_form, address_then_payment
+from core.web import login_required, render
 from plugins.live import service
 from plugins.live.models import FlashDeal, LiveRoom, RoomStatus
 
@@ -38,8 +36,6 @@ if TYPE_CHECKING:
     from core.runtime import Runtime
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-ADDRESS_FIELDS = tuple(checkouts.ADDRESS_FIELDS)
-DEFAULT_COUNTRY = "CN"
 ROOMS_SHOWN = 24
 STATUS_LABELS = {RoomStatus.SCHEDULED: "Coming up", RoomStatus.LIVE: "LIVE", RoomStatus.ENDED: "Replay"}
 DEAL_LABELS = {
@@ -153,29 +149,19 @@ class LivePages(Controller):
     @get("/deals/{deal_id:int}/buy", guards=[login_required])
     async def buy_form(self, request: Request, deal_id: int, session: AsyncSession, actor: Actor | None) -> Any:
         deal = await self._deal(session, deal_id)
-        return await self._buy_page(request, session, deal, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))  # type: ignore[union-attr]
+        return await address_form(session, actor, self._buy_page(request, session, deal))  # type: ignore[arg-type]
 
     @post("/deals/{deal_id:int}/buy")
     async def buy(self, request: Request, deal_id: int, data: Form, session: AsyncSession, runtime: Runtime, actor: Actor | None) -> Any:
         """From the deal's Buy button (no address yet: the form), or the form itself: hold
         the units and go to the payment page."""
-        if actor is None:
-            return Redirect(login_url(f"/live/deals/{deal_id}/buy"), status_code=303)
         deal = await self._deal(session, deal_id)
-        if forms.text(data, "start"):
-            return await self._buy_page(request, session, deal, await orders.last_address(session, actor.user_id, country=DEFAULT_COUNTRY))
-        address = {k: forms.text(data, k) for k in ADDRESS_FIELDS}
-        raw_quantity = forms.text(data, "quantity") or "1"
-        await session.close()  # buy runs its own transactions
-        try:
-            quantity = forms.whole_number(raw_quantity, "quantity")
-            checkouts.clean_address(address)  # a bad address is told before units are held
-            bought = await service.buy(runtime, actor, deal.id, quantity=quantity, address=address)
-        except NotFound:
-            raise
-        except DomainError as exc:
-            return await self._buy_page(request, session, deal, address, failure=exc, status_code=exc.status_code)
-        return Redirect(f"/checkout/{bought.checkout_token}", status_code=303)
+
+        async def start(address: dict[str, str]) -> str:
+            quantity = forms.whole_number(forms.text(data, "quantity") or "1", "quantity")
+            return (await service.buy(runtime, actor, deal.id, quantity=quantity, address=address)).checkout_token
+
+        return await address_then_payment(request, session, actor, data, here=f"/live/deals/{deal_id}/buy", show_form=self._buy_page(request, session, deal), start=start)
 
     async def _deal(self, session: AsyncSession, deal_id: int) -> FlashDeal:
         deal = await session.get(FlashDeal, deal_id) if deal_id > 0 else None
@@ -183,15 +169,16 @@ class LivePages(Controller):
             raise NotFound("no such deal")
         return deal
 
-    async def _buy_page(
-        self, request: Request, session: AsyncSession, deal: FlashDeal, address: dict[str, str], *, failure: DomainError | None = None, status_code: int = 200
-    ) -> Any:
-        [view] = await deal_views(session, [deal])
-        ctx = {
-            "deal": view, "room_id": deal.room_id, "address": address, "action": f"/live/deals/{deal.id}/buy", "error": failure.detail if failure else None,
-            "errors": failure.extra.get("fields", {}) if failure else {}, "problems": failure.extra.get("problems", []) if failure else [],
-        }  # fmt: skip
-        return await render(request, "live/buy.html", ctx, status_code=status_code)
+    def _buy_page(self, request: Request, session: AsyncSession, deal: FlashDeal) -> ShowForm:
+        async def show(address: dict[str, str], failure: DomainError | None, status_code: int) -> Any:
+            [view] = await deal_views(session, [deal])
+            ctx = {
+                "deal": view, "room_id": deal.room_id, "address": address, "action": f"/live/deals/{deal.id}/buy", "error": failure.detail if failure else None,
+                "errors": failure.extra.get("fields", {}) if failure else {}, "problems": failure.extra.get("problems", []) if failure else [],
+            }  # fmt: skip
+            return await render(request, "live/buy.html", ctx, status_code=status_code)
+
+        return show
 
 
 STOREFRONT_PAGES: list[Any] = [LivePages]
