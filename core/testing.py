@@ -263,6 +263,8 @@ async def _drop_everything(runtime: Any) -> None:
 async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
     """Delete every row (but alembic_version) so the next test starts clean. With
     `wait_ms`, give up (OperationalError / lock timeout) after waiting that long for a lock."""
+    from sqlalchemy.exc import IntegrityError
+
     from core.db import Base
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -304,12 +306,27 @@ async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
         present = [n for n in tables if n in existing]
         if not present:
             return
-        # TRUNCATE costs per table (~5 ms each): only the tables a test wrote to, found in
-        # one round trip; then every used sequence starts again at 1, as RESTART IDENTITY would
+        # only the tables a test wrote to, found in one round trip; then every used sequence
+        # starts again at 1, as RESTART IDENTITY would
         probe = " UNION ALL ".join(f"""SELECT '{n}' WHERE EXISTS (SELECT 1 FROM "{n}")""" for n in present)
-        filled = [f'"{n}"' for n in (await conn.execute(text(probe))).scalars()]
+        filled = set((await conn.execute(text(probe))).scalars())
         if filled:
-            await conn.execute(text(f"TRUNCATE {', '.join(filled)} CASCADE"))
+            # DELETE, children first: a test's few rows go in ~10 ms, where TRUNCATE ...
+            # CASCADE (new files for every table that references one of them) takes ~0.2 s.
+            # A row of a table outside the models (a test's own) that still references one
+            # makes it fail: then TRUNCATE, which empties that table too.
+            try:
+                async with conn.begin_nested():
+                    for table in Base.metadata.sorted_tables:  # a tree's rows point at each other
+                        for fk in table.foreign_keys:
+                            if fk.column.table is table and fk.parent.nullable and table.name in filled:
+                                await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
+                    for name in tables:
+                        if name in filled:
+                            await conn.execute(text(f'DELETE FROM "{name}"'))
+            except IntegrityError:
+                quoted = [f'"{n}"' for n in sorted(filled)]
+                await conn.execute(text(f"TRUNCATE {', '.join(quoted)} CASCADE"))
         await conn.execute(text(
             "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) FROM pg_sequences "
             "WHERE schemaname = 'public' AND last_value IS NOT NULL"
