@@ -43,6 +43,7 @@ PYTEST_TMP=
 PG_UP=0
 STRIPE_TMP=
 STRIPE_PIDS=()
+WARM_PID=
 
 # Postgres refuses to run as root: as root, run its tools as the postgres user.
 as_pg() {
@@ -105,6 +106,7 @@ cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM HUP
+    stop_pid "$WARM_PID"
     stop_postgres
     stop_redis
     stop_localstripe
@@ -126,6 +128,17 @@ REDIS_TMP=$(mktemp -d /tmp/zhongcao-redis.XXXXXX)
 # pytest's own temp folders rotate (it keeps the last 3), so two runs side by side could
 # delete each other's databases: each run of this script gets private ones
 PYTEST_TMP=$(mktemp -d /tmp/zhongcao-pytest.XXXXXX)
+
+# Python compiles each module it imports; under PYTHONDONTWRITEBYTECODE (set in some
+# environments) it keeps none of it, and every pytest worker and every subprocess a test
+# starts (the CLI, the demo) compiled the project and the tests (assertion rewriting)
+# again: ~10 s of CPU a worker. The tests keep their bytecode (__pycache__, git-ignored),
+# and for a whole run a collection made while the servers start compiles it once for all.
+unset PYTHONDONTWRITEBYTECODE
+if (($# == 0)); then
+    (cd "$REPO" && exec "$VENV/bin/python" -m pytest --collect-only -q -p no:cacheprovider) >"$PYTEST_TMP/warm-up.log" 2>&1 &
+    WARM_PID=$!
+fi
 if ((EUID == 0)); then
     chown postgres: "$PG_TMP" || die "cannot chown $PG_TMP to the postgres user"
 fi
@@ -290,6 +303,10 @@ PG_ENV=(ZHONGCAO_TEST_BACKEND=postgres
     "ZHONGCAO_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT_PG/0"
     "ZHONGCAO_TEST_STRIPE_API_BASE=${STRIPE_BASES_PG%%,*}" "ZHONGCAO_TEST_STRIPE_API_BASES=$STRIPE_BASES_PG")
 
+if [[ -n $WARM_PID ]]; then
+    wait "$WARM_PID" || true  # a collection error shows in the runs themselves
+    WARM_PID=
+fi
 sqlite_rc=0
 postgres_rc=0
 if [[ ${ZHONGCAO_TEST_SERIAL:-} == 1 ]]; then
