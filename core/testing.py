@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -144,9 +147,22 @@ async def _zc_test_database(zc_var_dir: Path, zc_database_url: str, _zc_demo_tem
     callspec = getattr(request.node, "callspec", None)
     if (callspec and callspec.params.get("zc_settings")) or request.getfixturevalue("zc_extra_plugins"):
         raise pytest.UsageError("zc_demo: the seeded demo is the default plugin set's; this test changes it")
-    template = _zc_demo_templates.get("demo")
+    template = _zc_demo_templates.get("demo") or _zc_demo_templates.get("shared")
     if template is None:  # seeded on its own loop and thread, as a separate process would
-        template = _zc_demo_templates["demo"] = await asyncio.to_thread(asyncio.run, _seed_demo_template(zc_var_dir, zc_database_url))
+        def seed() -> str:
+            url = asyncio.run(_seed_demo_template(zc_var_dir, zc_database_url))
+            media = Path(tempfile.mkdtemp(prefix="zc-demo-media-", dir=zc_var_dir.parent))  # as seeded, for the other workers
+            shutil.copytree(zc_var_dir / "media", media, dirs_exist_ok=True)
+            return json.dumps({"url": url, "media": str(media)})
+
+        answer, made = await asyncio.to_thread(once_per_run, request.config, "zc-demo-template", seed)
+        template = json.loads(answer)["url"]
+        if not made:  # another worker seeded it: its media files too
+            await asyncio.to_thread(shutil.copytree, json.loads(answer)["media"], zc_var_dir / "media", dirs_exist_ok=True)
+        if _shared_folder(request.config) is None:  # the workers' one is dropped by the controller (pytest_sessionfinish)
+            _zc_demo_templates["demo"] = template
+        else:
+            _zc_demo_templates["shared"] = template
     copy = await _copy_database(template, f"demo_{uuid.uuid4().hex[:12]}", zc_var_dir)
     try:
         yield copy
@@ -165,8 +181,49 @@ def _zc_demo_templates() -> Iterator[dict[str, str]]:
     """The seeded demo database of the session, made when a `zc_demo` test first needs it."""
     made: dict[str, str] = {}
     yield made
-    for url in made.values():
-        asyncio.run(_drop_database(url))
+    if "demo" in made:
+        asyncio.run(_drop_database(made["demo"]))
+
+
+def _shared_folder(config: pytest.Config) -> Path | None:
+    """The folder the pytest-xdist workers of a run share (the controller's base temp
+    folder, each worker's is in it); None outside xdist."""
+    if not hasattr(config, "workerinput"):
+        return None
+    return Path(config._tmp_path_factory.getbasetemp()).parent  # noqa: SLF001 - the tmp_path_factory fixture's own
+
+
+def once_per_run(config: pytest.Config, name: str, make: Callable[[], str]) -> tuple[str, bool]:
+    """`make()`'s answer (a string), made once per run: under pytest-xdist the first worker
+    to ask makes it while the others wait, and every worker gets the same answer (kept in
+    their shared folder); outside xdist, made at each call. Returns it and whether this
+    call made it. A seeded demo costs 10-15 s of CPU a worker otherwise."""
+    folder = _shared_folder(config)
+    if folder is None:
+        return make(), True
+    import fcntl
+
+    answer = folder / f"{name}.once"
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if answer.exists():
+            return answer.read_text(encoding="utf-8"), False
+        value = make()
+        partial = answer.with_suffix(".partial")
+        partial.write_text(value, encoding="utf-8")
+        partial.replace(answer)
+        return value, True
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller of a pytest-xdist run drops the seeded demo database its workers
+    shared (no worker knows when the others are done with it)."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    answer = Path(config._tmp_path_factory.getbasetemp()) / "zc-demo-template.once"  # noqa: SLF001
+    if answer.exists():
+        asyncio.run(_drop_database(json.loads(answer.read_text(encoding="utf-8"))["url"]))
 
 
 async def _seed_demo_template(zc_var_dir: Path, zc_database_url: str) -> str:

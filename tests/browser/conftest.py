@@ -91,10 +91,16 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder `zhongcao demo --seed-only` filled, once per session: a module's demo
-    starts from a copy of it (`demo_folder`), and its own seed on start finds everything
-    there, instead of seeding for ~15 s each time."""
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """A folder `zhongcao demo --seed-only` filled, once per run (the pytest-xdist workers
+    share it): a module's demo starts from a copy of it (`demo_folder`), and its own seed
+    on start finds everything there, instead of seeding for ~15 s each time."""
+    from core.testing import once_per_run
+
+    return Path(once_per_run(pytestconfig, "browser-seeded-demo", lambda: str(_seed_demo(tmp_path_factory)))[0])
+
+
+def _seed_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo-seeded")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGCAO_")}
     env["ZHONGCAO_VAR_DIR"] = str(folder)
