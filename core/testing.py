@@ -320,7 +320,7 @@ async def _drop_everything(runtime: Any) -> None:
 async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
     """Delete every row (but alembic_version) so the next test starts clean. With
     `wait_ms`, give up (OperationalError / lock timeout) after waiting that long for a lock."""
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DBAPIError
 
     from core.db import Base
 
@@ -371,7 +371,9 @@ async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
             # DELETE, children first: a test's few rows go in ~10 ms, where TRUNCATE ...
             # CASCADE (new files for every table that references one of them) takes ~0.2 s.
             # A row of a table outside the models (a test's own) that still references one
-            # makes it fail: then TRUNCATE, which empties that table too.
+            # makes it fail, and so can a deadlock with a transaction the test left running
+            # (row locks, taken one by one): then TRUNCATE, which empties that table too and
+            # waits for a lock on each table as a whole.
             try:
                 async with conn.begin_nested():
                     for table in Base.metadata.sorted_tables:  # a tree's rows point at each other
@@ -381,7 +383,9 @@ async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
                     for name in tables:
                         if name in filled:
                             await conn.execute(text(f'DELETE FROM "{name}"'))
-            except IntegrityError:
+            except DBAPIError as error:  # IntegrityError, DeadlockDetectedError
+                if "lock timeout" in str(error.orig):
+                    raise  # the caller's wait is over (see zc_runtime)
                 quoted = [f'"{n}"' for n in sorted(filled)]
                 await conn.execute(text(f"TRUNCATE {', '.join(quoted)} CASCADE"))
         await conn.execute(text(

@@ -129,13 +129,22 @@ REDIS_TMP=$(mktemp -d /tmp/zhongcao-redis.XXXXXX)
 # delete each other's databases: each run of this script gets private ones
 PYTEST_TMP=$(mktemp -d /tmp/zhongcao-pytest.XXXXXX)
 
+# ZHONGCAO_TEST_WORKERS=N spreads each run over N pytest-xdist workers, each with a
+# localstripe of its own (core.testing gives each its database and Redis index). Off by
+# default: measured on 2 cores, both runs side by side already keep the CPU busy (20m14s
+# with 2 workers each against 19m44s without), the workers add their own start-up, and
+# the crowd tests (group_buy, live) starved for connections.
+WORKERS=${ZHONGCAO_TEST_WORKERS:-0}
+[[ $WORKERS =~ ^[0-9]+$ ]] || die "ZHONGCAO_TEST_WORKERS must be a number, not '$WORKERS'"
+
 # Python compiles each module it imports; under PYTHONDONTWRITEBYTECODE (set in some
 # environments) it keeps none of it, and every pytest worker and every subprocess a test
 # starts (the CLI, the demo) compiled the project and the tests (assertion rewriting)
-# again: ~10 s of CPU a worker. The tests keep their bytecode (__pycache__, git-ignored),
-# and for a whole run a collection made while the servers start compiles it once for all.
+# again: ~10 s of CPU a worker. The tests keep their bytecode (__pycache__, git-ignored);
+# with workers, for a whole run, a collection made while the servers start compiles it
+# once for all of them.
 unset PYTHONDONTWRITEBYTECODE
-if (($# == 0)); then
+if (($# == 0 && WORKERS > 0)); then
     (cd "$REPO" && exec "$VENV/bin/python" -m pytest --collect-only -q -p no:cacheprovider) >"$PYTEST_TMP/warm-up.log" 2>&1 &
     WARM_PID=$!
 fi
@@ -258,10 +267,6 @@ start_localstripe() {  # start_localstripe NAME: sets STRIPE_PORT (one per pytes
     die "could not start localstripe"
 }
 
-# Each run is spread over WORKERS pytest-xdist workers (0: no xdist), and each worker
-# gets a localstripe of its own (core.testing gives each its database and Redis index).
-WORKERS=${ZHONGCAO_TEST_WORKERS:-2}
-[[ $WORKERS =~ ^[0-9]+$ ]] || die "ZHONGCAO_TEST_WORKERS must be a number, not '$WORKERS'"
 start_localstripes() {  # start_localstripes NAME: one per worker; sets STRIPE_BASES (their URLs, comma-separated)
     local i urls=()
     for ((i = 0; i < (WORKERS > 0 ? WORKERS : 1); i++)); do
