@@ -209,7 +209,7 @@ def test_brand_seeds_a_campaign_and_the_creator_delivers(new_page, shot) -> None
     # Mia's page: stats, and the invitation
     cards.first.get_by_test_id("creator-link").click()
     expect()(brand).to_have_url(re.compile(rf"/creators/{re.escape(MIA_HANDLE)}$"))
-    expect()(brand.get_by_test_id("stat-followers")).to_have_text("48,000")
+    expect()(brand.get_by_test_id("stat-followers")).to_have_text("48,001")  # her audience from elsewhere, and Lin's follow
     invite = brand.get_by_test_id("creator-invite").get_by_test_id("invite-form")
     invite.get_by_test_id("invite-campaign").select_option(str(campaign_id))
     invite.get_by_test_id("invite-message").fill("We'd love your take on the Rose shade!")
