@@ -317,6 +317,29 @@ async def _drop_everything(runtime: Any) -> None:
             await conn.execute(text("CREATE SCHEMA public"))
 
 
+async def _filled(conn: Any, present: list[str]) -> set[str]:
+    """The tables the test wrote to, in one round trip: ~80 DELETEs cost more than the test."""
+    if not present:
+        return set()
+    probe = " UNION ALL ".join(f"""SELECT '{n}' WHERE EXISTS (SELECT 1 FROM "{n}")""" for n in present)
+    return set((await conn.execute(text(probe))).scalars())
+
+
+async def _delete_rows(conn: Any, tables: list[str], filled: set[str]) -> None:
+    """Empty the filled tables, children first (`tables` is in that order). A tree's rows
+    (category.parent_id) point at each other, and SQLite checks ON DELETE RESTRICT row by
+    row: unlink them first."""
+    from core.db import Base
+
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table is table and fk.parent.nullable and table.name in filled:
+                await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
+    for name in tables:
+        if name in filled:
+            await conn.execute(text(f'DELETE FROM "{name}"'))
+
+
 async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
     """Delete every row (but alembic_version) so the next test starts clean. With
     `wait_ms`, give up (OperationalError / lock timeout) after waiting that long for a lock."""
@@ -337,19 +360,7 @@ async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
             try:
                 async with conn.begin():
                     existing = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
-                    # only the tables the test wrote to (one probe): ~80 DELETEs cost more than the test
-                    present = [n for n in tables if n in existing]
-                    probe = " UNION ALL ".join(f"""SELECT '{n}' WHERE EXISTS (SELECT 1 FROM "{n}")""" for n in present)
-                    filled = set((await conn.execute(text(probe))).scalars()) if present else set()
-                    # SQLite checks ON DELETE RESTRICT row by row, so a tree (category.parent_id)
-                    # cannot be emptied in one DELETE: unlink its rows first
-                    for table in Base.metadata.sorted_tables:
-                        for fk in table.foreign_keys:
-                            if fk.column.table is table and fk.parent.nullable and table.name in filled:
-                                await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
-                    for name in tables:
-                        if name in filled:
-                            await conn.execute(text(f'DELETE FROM "{name}"'))
+                    await _delete_rows(conn, tables, await _filled(conn, [n for n in tables if n in existing]))
             finally:
                 if wait_ms is not None:
                     await conn.execution_options(zhongcao_writer=False)
@@ -363,10 +374,7 @@ async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
         present = [n for n in tables if n in existing]
         if not present:
             return
-        # only the tables a test wrote to, found in one round trip; then every used sequence
-        # starts again at 1, as RESTART IDENTITY would
-        probe = " UNION ALL ".join(f"""SELECT '{n}' WHERE EXISTS (SELECT 1 FROM "{n}")""" for n in present)
-        filled = set((await conn.execute(text(probe))).scalars())
+        filled = await _filled(conn, present)  # emptied below; then every used sequence starts at 1 again, as RESTART IDENTITY would
         if filled:
             # DELETE, children first: a test's few rows go in ~10 ms, where TRUNCATE ...
             # CASCADE (new files for every table that references one of them) takes ~0.2 s.
@@ -376,13 +384,7 @@ async def empty_tables(runtime: Any, *, wait_ms: int | None = None) -> None:
             # waits for a lock on each table as a whole.
             try:
                 async with conn.begin_nested():
-                    for table in Base.metadata.sorted_tables:  # a tree's rows point at each other
-                        for fk in table.foreign_keys:
-                            if fk.column.table is table and fk.parent.nullable and table.name in filled:
-                                await conn.execute(text(f'UPDATE "{table.name}" SET "{fk.parent.name}" = NULL'))
-                    for name in tables:
-                        if name in filled:
-                            await conn.execute(text(f'DELETE FROM "{name}"'))
+                    await _delete_rows(conn, tables, filled)
             except DBAPIError as error:  # IntegrityError, DeadlockDetectedError
                 if "lock timeout" in str(error.orig):
                     raise  # the caller's wait is over (see zc_runtime)
