@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -120,50 +121,54 @@ def session_cookie(base: str, email: str) -> str:
 # --------------------------------------------------------------------------- the client
 
 
-def rss_kb(root_pid: int) -> int:
-    """Resident memory of a process and its children (granian's worker), in KiB."""
-    total = 0
+def process_tree(root_pid: int) -> Iterator[int]:
+    """A process and its descendants (granian's worker), while they are there."""
     pids = [root_pid]
     while pids:
         pid = pids.pop()
+        yield pid
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            pids.extend(int(c) for c in children)
+            pids.extend(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        except (OSError, ValueError):
+            continue
+
+
+def stat_cpu_s(stat: Path) -> float:
+    """CPU seconds (user + system) from a /proc .../stat file."""
+    text = stat.read_text()
+    fields = text[text.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def rss_kb(root_pid: int) -> int:
+    """Resident memory of a process and its children, in KiB."""
+    total = 0
+    for pid in process_tree(root_pid):
+        try:
+            total += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
         except (OSError, AttributeError):
             continue
     return total
 
 
 def cpu_s(root_pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its children (granian's worker)."""
-    total = 0
-    pids = [root_pid]
-    while pids:
-        pid = pids.pop()
+    """CPU seconds used so far by a process and its children."""
+    total = 0.0
+    for pid in process_tree(root_pid):
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            fields = stat[stat.rfind(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-            pids.extend(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+            total += stat_cpu_s(Path(f"/proc/{pid}/stat"))
         except (OSError, ValueError, IndexError):
             continue
-    return total / CLK_TCK
+    return total
 
 
 def thread_cpu_s(root_pid: int) -> dict[int, float]:
     """CPU seconds so far of every thread of a process and its children, by thread id."""
     out: dict[int, float] = {}
-    pids = [root_pid]
-    while pids:
-        pid = pids.pop()
+    for pid in process_tree(root_pid):
         try:
             for task in Path(f"/proc/{pid}/task").iterdir():
-                stat = (task / "stat").read_text()
-                fields = stat[stat.rfind(")") + 2 :].split()
-                out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-            pids.extend(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+                out[int(task.name)] = stat_cpu_s(task / "stat")
         except (OSError, ValueError, IndexError):
             continue
     return out
