@@ -120,10 +120,13 @@ class Hub:
         key = realtime.channel_name(runtime, "live", room_id, "viewers")
         now_ms = int(time.time() * 1000)
         stale_before = now_ms - int(VIEWER_SHARE_TTL * 1000)
-        await redis.hset(key, self.token, f"{mine}:{now_ms}")
-        await redis.pexpire(key, int(VIEWER_SHARE_TTL * 4000))
+        async with redis.pipeline(transaction=False) as pipe:  # one round trip every beat
+            pipe.hset(key, self.token, f"{mine}:{now_ms}")
+            pipe.pexpire(key, int(VIEWER_SHARE_TTL * 4000))
+            pipe.hgetall(key)
+            *_, shares = await pipe.execute()
         total, stale = 0, []
-        for field, value in (await redis.hgetall(key)).items():
+        for field, value in shares.items():
             count, _, at = value.decode().partition(":")
             if int(at or 0) < stale_before:
                 stale.append(field)

@@ -571,11 +571,17 @@ async def units_sold(session: AsyncSession, deal: FlashDeal) -> int:
     return deal.quantity - deal.returned - (pool.available + pool.reserved if pool else 0)
 
 
+def _selling_pool(deal: FlashDeal) -> int | None:
+    """The pool a deal still sells from: none once it ended (its units went back)."""
+    return deal.pool_id if deal.ended_at is None else None
+
+
 async def units_left(session: AsyncSession, deal: FlashDeal) -> int:
     """What viewers can still buy: the pool's free units (held ones may come back)."""
-    if deal.pool_id is None or deal.ended_at is not None:
+    pool_id = _selling_pool(deal)
+    if pool_id is None:
         return 0
-    return (await session.execute(select(StockPool.available).where(StockPool.id == deal.pool_id))).scalar_one_or_none() or 0
+    return (await session.execute(select(StockPool.available).where(StockPool.id == pool_id))).scalar_one_or_none() or 0
 
 
 @dataclass(frozen=True)
@@ -589,7 +595,8 @@ async def deal_figures(session: AsyncSession, deals: list[FlashDeal]) -> dict[in
     the API and the room's panel show of them."""
     if not deals:
         return {}
-    pool_ids = {d.pool_id for d in deals if d.pool_id is not None and d.ended_at is None}
+    pools = {d.id: _selling_pool(d) for d in deals}
+    pool_ids = {p for p in pools.values() if p is not None}
     available = dict((await session.execute(select(StockPool.id, StockPool.available).where(StockPool.id.in_(pool_ids)))).all()) if pool_ids else {}
     prices = {
         (v, c): a
@@ -598,7 +605,7 @@ async def deal_figures(session: AsyncSession, deals: list[FlashDeal]) -> dict[in
         )).all()
     }  # fmt: skip
     return {
-        d.id: DealFigures(left=0 if d.pool_id is None or d.ended_at is not None else available.get(d.pool_id, 0) or 0, regular_price_minor=prices.get((d.variant_id, d.currency)))
+        d.id: DealFigures(left=available.get(pools[d.id], 0) or 0, regular_price_minor=prices.get((d.variant_id, d.currency)))
         for d in deals
     }
 
