@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if surface == "api":
             middleware = [prometheus.middleware, BearerIdentity()]
         else:
-            middleware = [GuestPageHits(csrf), prometheus.middleware, session_mw, csrf_mw, SessionIdentity()]
+            middleware = [realtime.keep_server_send, GuestPageHits(csrf), prometheus.middleware, session_mw, csrf_mw, SessionIdentity()]
         routers.append(
             Router(
                 path=path, route_handlers=handlers, middleware=middleware, include_in_schema=surface == "api", opt={"surface": surface},

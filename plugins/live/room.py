@@ -3,8 +3,10 @@ session cookie says who she is; without one she watches read-only).
 
 Everything a room says goes through its channel (core.realtime: memory in embedded mode,
 Redis pub/sub across web processes), so a message from a viewer on one process reaches
-viewers on every other. Each socket has a bounded buffer (core.realtime.SUBSCRIBER_BACKLOG,
-oldest dropped): a slow client loses old messages, never holds the room back.
+viewers on every other. Each process subscribes once per room and fans out to its sockets
+(core.realtime.Fanout): at most one frame per socket every FLUSH_EVERY (50 ms), so when
+the room is busy a frame is a JSON array of several messages. A slow client falls behind
+and loses the oldest past core.realtime.SUBSCRIBER_BACKLOG; it never holds the room back.
 
 Client -> server (JSON text frames):
 - `{"type": "chat", "text": "..."}`: signed in, not muted or banned, 1-200 characters, at
@@ -15,7 +17,8 @@ Client -> server (JSON text frames):
   "minutes": m}`, `{"type": "ban", "user_id": n}`, `{"type": "slow_mode", "seconds": s}`.
 
 Server -> client: `hello` (the room as it is now), `chat`, `deleted`, `viewers`, `likes`,
-`pins`, `deal`, `slow_mode`, `room` (status), and `error` (with a `code`) for what was refused.
+`pins`, `deal`, `slow_mode`, `room` (status), `muted`, `banned`, and `error` (with a `code`)
+for what was refused. A frame holds one message (an object) or several (an array of them).
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from sqlalchemy import select
 
 from core import realtime
 from core.db import utcnow
@@ -55,6 +60,29 @@ SLOW_MODE_RANGE = (2, 300)
 MUTE_MINUTES_RANGE = (1, 24 * 60)
 HISTORY = 30  # chat messages a new viewer sees (kept per process)
 MAX_CHAT_SLOTS = 10_000  # remembered last messages (embedded) before the old ones are forgotten
+VIEW_TTL = 30.0  # seconds a process trusts its view of a room's chat rules before reading them again
+
+
+@dataclass
+class ChatRules:
+    """What a process needs to accept a chat message without reading the database: kept
+    up to date by the room's own announcements (slow mode, status, mutes and bans, heard
+    from every process), and read again every VIEW_TTL in case one was lost."""
+
+    status: str
+    interval_seconds: int
+    restricted: dict[int, datetime | None] = field(default_factory=dict)  # user -> until (None: banned)
+    read_at: float = 0.0
+
+
+class _Heard(msgspec.Struct, forbid_unknown_fields=False):
+    """The parts of a room's messages that change its chat rules."""
+
+    type: str
+    status: str | None = None
+    seconds: int | None = None
+    user_id: int | None = None
+    until: str | None = None
 
 
 # ---------------------------------------------------------------- per process state
@@ -74,6 +102,9 @@ class Hub:
         self.pending_likes: dict[int, int] = defaultdict(int)
         self.history: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self._tickers: dict[int, asyncio.Task[None]] = {}
+        self.fanouts: dict[int, realtime.Fanout] = {}
+        self.rules: dict[int, ChatRules] = {}
+        self._rules_changed: dict[int, int] = defaultdict(int)  # per room, bumped by each change heard
         self.token = uuid.uuid4().hex  # this process's field in the rooms' viewer hashes
         self._redis: Any = None
 
@@ -90,9 +121,76 @@ class Hub:
     async def close(self) -> None:
         for task in list(self._tickers.values()):
             task.cancel()
+        for fanout in list(self.fanouts.values()):
+            await fanout.close()
+        self.fanouts.clear()
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
+
+    async def enter(self, runtime: Runtime, plugin: Any, room_id: int) -> realtime.Fanout:
+        """A socket here starts watching the room: counted at once (before any wait, so a
+        last viewer leaving meanwhile does not close what this one is about to join), and
+        given the room's Fanout, subscribed while the room has viewers in this process."""
+        self.viewers[room_id] += 1
+        fanout = self.fanouts.get(room_id)
+        if fanout is None:
+            fanout = realtime.Fanout(plugin, room_channel(runtime, room_id), observe=lambda payload: self._hear(room_id, payload))
+            self.fanouts[room_id] = fanout
+        try:
+            await fanout.start()
+        except BaseException:
+            await self.leave(room_id, fanout, None)
+            raise
+        return fanout
+
+    async def leave(self, room_id: int, fanout: realtime.Fanout, key: int | None) -> None:
+        if key is not None:
+            fanout.leave(key)
+        self.viewers[room_id] -= 1
+        if self.viewers[room_id] > 0:
+            return
+        self.viewers.pop(room_id, None)
+        if self.fanouts.get(room_id) is fanout:
+            del self.fanouts[room_id]
+            self.rules.pop(room_id, None)  # its announcements go unheard from now
+            await fanout.close()
+
+    def _hear(self, room_id: int, payload: bytes) -> None:
+        if b'"type":"chat"' in payload[:20]:  # most of what a room says: nothing to learn
+            return
+        heard = msgspec.json.decode(payload, type=_Heard)
+        if heard.type not in ("slow_mode", "room", "muted", "banned"):
+            return
+        self._rules_changed[room_id] += 1
+        rules = self.rules.get(room_id)
+        if rules is None:
+            return
+        if heard.type == "slow_mode" and heard.seconds:
+            rules.interval_seconds = heard.seconds
+        elif heard.type == "room" and heard.status:
+            rules.status = heard.status
+        elif heard.user_id is not None:
+            rules.restricted[heard.user_id] = datetime.fromisoformat(heard.until) if heard.until else None
+
+    async def chat_rules(self, runtime: Runtime, room_id: int) -> ChatRules | None:
+        """The room's chat rules as this process knows them (read when missing or old)."""
+        rules = self.rules.get(room_id)
+        if rules is not None and time.monotonic() - rules.read_at < VIEW_TTL:
+            return rules
+        for _ in range(3):  # a change heard while reading may be missing from what was read
+            changes = self._rules_changed[room_id]
+            async with runtime.db.read_session() as session:
+                room = await session.get(LiveRoom, room_id)
+                if room is None:
+                    return None
+                bans = (await session.execute(select(RoomBan.user_id, RoomBan.until).where(RoomBan.room_id == room_id))).all()
+            rules = ChatRules(status=room.status, interval_seconds=room.chat_interval_seconds, restricted=dict(bans), read_at=time.monotonic())
+            if changes == self._rules_changed[room_id]:
+                break
+        if room_id in self.fanouts:  # kept only while its announcements are heard here
+            self.rules[room_id] = rules
+        return rules
 
     async def may_chat(self, runtime: Runtime, room_id: int, user_id: int, interval_seconds: int) -> bool:
         """Take the viewer's next chat slot in the room, or say she must wait."""
@@ -222,28 +320,26 @@ async def room_socket(socket: WebSocket, room_id: int) -> None:
     if room is None or hello is None:
         await socket.close(code=4404, reason="no such room")
         return
-    channels = realtime.channels_of(socket.app)
     hub = hub_of(runtime)
     await socket.accept()
-    async with channels.start_subscription([room_channel(runtime, room_id)]) as subscriber:
-        hub.viewers[room_id] += 1
+    fanout = await hub.enter(runtime, realtime.channels_of(socket.app), room_id)
+    since = fanout.place
+    key = None
+    try:
         hub.ensure_ticker(runtime, room_id)
-        try:
-            await socket.send_json({
-                "type": "hello", **hello, "viewers": max(hub.viewers[room_id], hub.total_viewers.get(room_id, 0)), "history": list(hub.history[room_id]),
-                "you": {"user_id": actor.user_id if actor else None, "name": actor.display_name if actor else None, "roles": sorted(roles), "can_chat": actor is not None},
-            })  # fmt: skip
-            async with subscriber.run_in_background(socket.send_text):
-                while True:
-                    try:
-                        raw = await socket.receive_text()
-                    except WebSocketDisconnect:
-                        break
-                    await _on_message(socket, runtime, hub, room_id, actor, roles, raw)
-        finally:
-            hub.viewers[room_id] -= 1
-            if hub.viewers[room_id] <= 0:
-                hub.viewers.pop(room_id, None)
+        await socket.send_json({
+            "type": "hello", **hello, "viewers": max(hub.viewers[room_id], hub.total_viewers.get(room_id, 0)), "history": list(hub.history[room_id]),
+            "you": {"user_id": actor.user_id if actor else None, "name": actor.display_name if actor else None, "roles": sorted(roles), "can_chat": actor is not None},
+        })  # fmt: skip
+        key = fanout.join(realtime.server_send(socket), since=since)  # after the hello: what was said meanwhile follows it
+        while True:
+            try:
+                raw = await socket.receive_text()
+            except WebSocketDisconnect:
+                break
+            await _on_message(socket, runtime, hub, room_id, actor, roles, raw)
+    finally:
+        await hub.leave(room_id, fanout, key)
 
 
 class _Frame(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
@@ -292,19 +388,17 @@ async def _chat(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int, act
     if len(text) > MAX_CHAT:
         await _error(socket, "too_long", f"a message is at most {MAX_CHAT} characters")
         return
-    async with runtime.db.read_session() as session:
-        room = await session.get(LiveRoom, room_id)
-        ban = await session.get(RoomBan, (room_id, actor.user_id))
-    assert room is not None
+    rules = await hub.chat_rules(runtime, room_id)
+    assert rules is not None
     now = utcnow()
-    if ban is not None and (ban.until is None or ban.until > now):
-        await _error(socket, "banned" if ban.until is None else "muted", "you cannot chat in this room" if ban.until is None else "you are muted for now")
+    if actor.user_id in rules.restricted and ((until := rules.restricted[actor.user_id]) is None or until > now):
+        await _error(socket, "banned" if until is None else "muted", "you cannot chat in this room" if until is None else "you are muted for now")
         return
-    if room.status == RoomStatus.ENDED:
+    if rules.status == RoomStatus.ENDED:
         await _error(socket, "ended", "this room has ended")
         return
-    if not await hub.may_chat(runtime, room_id, actor.user_id, room.chat_interval_seconds):
-        await _error(socket, "rate_limited", f"one message every {room.chat_interval_seconds} s")
+    if not await hub.may_chat(runtime, room_id, actor.user_id, rules.interval_seconds):
+        await _error(socket, "rate_limited", f"one message every {rules.interval_seconds} s")
         return
     verdict = await _moderation(runtime, text, actor.user_id)  # a refused message used her slot too
     if verdict in ("block", "hold"):
@@ -344,6 +438,7 @@ async def _moderate(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int,
             await _error(socket, "bad_frame", f"slow mode is {SLOW_MODE_RANGE[0]}-{SLOW_MODE_RANGE[1]} seconds between messages")
             return
         await service.set_chat_interval(runtime, room_id, seconds)
+        hub.rules.pop(room_id, None)  # this process reads the new rule at once; the others hear it
         await announce(runtime, room_id, {"type": "slow_mode", "seconds": seconds})
         return
     if not isinstance(frame.user_id, int):
@@ -360,4 +455,5 @@ async def _moderate(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int,
     if refused:
         await _error(socket, "forbidden", refused)
         return
+    hub.rules.pop(room_id, None)  # this process reads the new rule at once; the others hear it
     await announce(runtime, room_id, {"type": "muted" if until else "banned", "user_id": frame.user_id, "until": until.isoformat() if until else None})

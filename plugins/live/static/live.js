@@ -118,7 +118,14 @@
       var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + article.dataset.ws;
       socket = new WebSocket(url);
       socket.onopen = function () { backoff = 1000; if (form) form.hidden = false; if (likeButton) likeButton.hidden = false; };
-      socket.onmessage = function (e) { try { onMessage(JSON.parse(e.data)); } catch (_) { /* a frame we do not know */ } };
+      socket.onmessage = function (e) {
+        var data;
+        try { data = JSON.parse(e.data); } catch (_) { return; /* not JSON: a frame we do not know */ }
+        // A busy room sends several messages in one frame, as an array.
+        (Array.isArray(data) ? data : [data]).forEach(function (message) {
+          try { onMessage(message); } catch (_) { /* a message we do not know */ }
+        });
+      };
       socket.onclose = function (e) {
         if (e.code === 4403 || e.code === 4404) return;
         setTimeout(connect, backoff);

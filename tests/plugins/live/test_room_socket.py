@@ -26,14 +26,19 @@ async def session_cookie(client: Any, email: str) -> dict[str, str]:
 
 
 async def receive(ws: Any, kind: str, timeout: float = WAIT) -> dict[str, Any]:
-    """The next message of this type (others, e.g. viewer counts, are skipped)."""
+    """The next message of this type (others, e.g. viewer counts, are skipped). A frame
+    holds one message or, when the room is busy, an array of them."""
+    pending = ws.__dict__.setdefault("zc_pending", [])
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
+        while pending:
+            message = pending.pop(0)
+            if message["type"] == kind:
+                return message
         left = deadline - asyncio.get_running_loop().time()
         assert left > 0, f"no {kind!r} message within {timeout} s"
-        message = await asyncio.to_thread(ws.receive_json, timeout=left)
-        if message["type"] == kind:
-            return message
+        frame = await asyncio.to_thread(ws.receive_json, timeout=left)
+        pending.extend(frame if isinstance(frame, list) else [frame])
 
 
 @contextlib.asynccontextmanager

@@ -70,3 +70,29 @@ async def test_the_viewer_count_and_the_chat_limit_are_the_deployments(zc_runtim
     finally:
         await first_rt.stop()
         await second_rt.stop()
+
+
+async def test_a_ban_and_slow_mode_made_on_one_process_hold_on_the_other(zc_runtime, zc_settings, zc_make_user, zc_make_product):
+    """Each process checks chat against the room's rules as it last heard them (no database
+    read per message): a change made through one process reaches the other's at once."""
+    settings = zc_settings.model_copy(update={"redis_url": REDIS_URL})
+    room, _variant, owner = await live_room(zc_runtime, zc_make_user, zc_make_product)
+    ann, leo = await zc_make_user(), await zc_make_user()
+    first_rt, second_rt = create_runtime(settings), create_runtime(settings)
+    try:
+        async with AsyncTestClient(app=create_app(runtime=first_rt), base_url="http://one.local") as one, AsyncTestClient(app=create_app(runtime=second_rt), base_url="http://two.local") as two:
+            owner_cookie = await session_cookie(one, owner.email)
+            ann_cookie, leo_cookie = await session_cookie(two, ann.email), await session_cookie(two, leo.email)
+            async with connected(one, room.id, owner_cookie) as (mod, _), connected(two, room.id, ann_cookie) as (ann_ws, _), connected(two, room.id, leo_cookie) as (leo_ws, _):
+                ann_ws.send_json({"type": "chat", "text": "hello"})  # process two now holds the room's rules
+                assert (await receive(mod, "chat"))["text"] == "hello"
+                mod.send_json({"type": "ban", "user_id": leo.id})
+                assert (await receive(leo_ws, "banned"))["user_id"] == leo.id
+                leo_ws.send_json({"type": "chat", "text": "let me in"})
+                assert (await receive(leo_ws, "error"))["code"] == "banned"
+                mod.send_json({"type": "slow_mode", "seconds": 30})
+                assert (await receive(ann_ws, "slow_mode"))["seconds"] == 30
+                assert second_rt._live_hub.rules[room.id].interval_seconds == 30  # heard, not read again
+    finally:
+        await first_rt.stop()
+        await second_rt.stop()
