@@ -45,10 +45,14 @@ def register_jobs() -> list[Any]:
     async def end_deal(runtime: Runtime, deal_id: int) -> None:
         await service.end_deal(runtime, deal_id)
 
+    async def start_deal(runtime: Runtime, deal_id: int) -> None:
+        await service.start_deal(runtime, deal_id)
+
     async def sweep(runtime: Runtime) -> None:
         await service.sweep(runtime)
 
     return [
+        Job(name=service.START_DEAL_JOB, fn=start_deal, queue=LATER_QUEUE, max_retries=5),
         Job(name=service.END_DEAL_JOB, fn=end_deal, queue=LATER_QUEUE, max_retries=5),
         Job(name=service.SWEEP_JOB, fn=sweep, queue="default", max_retries=1, periodic=True, every_seconds=30.0),
     ]

@@ -21,6 +21,7 @@ job at its end time, and a sweep that also returns units of checkouts that lapse
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import secrets
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("zhongcao.live")
 
 END_DEAL_JOB = "live.end_deal"
+START_DEAL_JOB = "live.start_deal"
 SWEEP_JOB = "live.sweep"
 CHECKOUT_MINUTES = 10  # a deal purchase's unpaid checkout: its units go back to the deal when it lapses
 ADJUSTMENT_CODE = "live_flash_deal"
@@ -476,10 +478,33 @@ async def launch_deal(session: AsyncSession, runtime: Runtime, actor: Actor | No
     return deal
 
 
-def schedule_end(runtime: Runtime, deal: FlashDeal) -> None:
-    """After the commit that launched it: end the deal at its end time (the sweep also does)."""
+def schedule_deal_times(runtime: Runtime, deal: FlashDeal) -> None:
+    """After the commit that launched it: tell the room when the countdown is over (the
+    deal's card turns buyable on every open page), and end the deal at its end time (the
+    sweep also does)."""
+    now = utcnow()
+    if deal.starts_at is not None:
+        runtime.jobs.send_later(START_DEAL_JOB, max(0.0, (deal.starts_at - now).total_seconds()) + 0.1, deal.id)
     if deal.ends_at is not None:
-        runtime.jobs.send_later(END_DEAL_JOB, max(0.0, (deal.ends_at - utcnow()).total_seconds()) + 0.5, deal.id)
+        runtime.jobs.send_later(END_DEAL_JOB, max(0.0, (deal.ends_at - now).total_seconds()) + 0.5, deal.id)
+
+
+async def start_deal(runtime: Runtime, deal_id: int) -> bool:
+    """The deal's countdown is over: announce it running. Announcing twice (a retried job)
+    tells viewers the same thing again; a deal stopped meanwhile is left alone."""
+    async with runtime.db.read_session() as session:
+        deal = await session.get(FlashDeal, deal_id)
+        if deal is None or deal.starts_at is None:
+            return False
+        early = (deal.starts_at - utcnow()).total_seconds()
+    if early > 0:  # a timer that fired a little early
+        await asyncio.sleep(min(early, 5.0))
+    async with runtime.db.read_session() as session:
+        deal = await session.get(FlashDeal, deal_id)
+        if deal is None or deal_state(deal, utcnow()) != DealState.RUNNING:
+            return False
+    await announce_deal(runtime, deal_id)
+    return True
 
 
 async def stop_deal(session: AsyncSession, actor: Actor | None, deal_id: Any) -> FlashDeal:
@@ -535,7 +560,7 @@ async def after_pins(runtime: Runtime, room_id: int, pinned: list[int]) -> None:
 
 
 async def after_launch(runtime: Runtime, deal: FlashDeal) -> None:
-    schedule_end(runtime, deal)
+    schedule_deal_times(runtime, deal)
     await announce_deal(runtime, deal.id)
 
 

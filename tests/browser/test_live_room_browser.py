@@ -15,7 +15,9 @@ pinned, a flash deal on the cream ready to launch):
    deal card with its countdown ticking and the units left;
 5. the guest taps Like three times, then Lin once: the like count on every page goes up
    by the taps (likes are summed and announced at most once a second);
-6. no page reconnected its socket on the way.
+6. the deal's countdown ends: every page's card turns running, with its "Grab it"
+   button, without a reload;
+7. no page reconnected its socket on the way.
 
 Each page records the raw frames of its room socket (an init script wraps WebSocket),
 so the batching is checked on the very socket live.js reads. Screenshots go to the
@@ -238,6 +240,14 @@ def test_the_live_room_for_guests_and_shoppers(new_page, shot) -> None:  # noqa:
     for who, page in everyone.items():
         expect()(page.get_by_test_id("live-likes")).to_have_text(str(likes_before + 4))
     shot(guest, "guest-liked")
+
+    # 6. the countdown is over: every open page's card turns buyable without a reload
+    #    (the room announces the deal running when its countdown ends)
+    for who, page in everyone.items():
+        deal = page.locator(f'[data-testid=live-deal][data-deal-id="{deal_id}"]')
+        expect()(deal).to_have_attribute("data-state", "running", timeout=20_000)
+        expect()(deal.get_by_test_id("live-deal-buy")).to_be_visible()
+    shot(guest, "guest-can-grab-the-deal")
 
     # nothing went wrong on the way: one socket per page (no reconnects)
     for who, page in everyone.items():

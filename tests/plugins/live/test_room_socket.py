@@ -101,6 +101,32 @@ async def test_viewers_chat_like_and_see_pins_and_deals(zc_client, zc_runtime, z
         assert (update["deal"]["id"], update["deal"]["left"], update["deal"]["state"]) == (deal.id, 2, "running")
 
 
+async def test_viewers_see_a_deal_turn_buyable_when_its_countdown_is_over(zc_client, zc_runtime, zc_make_user, zc_make_product, monkeypatch):
+    """Launching schedules the start's announcement: an open page's card turns from the
+    countdown to "buy" without a reload (the start job announces it running)."""
+    from plugins.live import service
+    from tests.plugins.live.helpers import set_times
+
+    scheduled: list[tuple[str, float, tuple[Any, ...]]] = []
+    send_later = zc_runtime.jobs.send_later
+    monkeypatch.setattr(zc_runtime.jobs, "send_later", lambda name, delay, *args: (scheduled.append((name, delay, args)), send_later(name, delay, *args))[1])
+    room, variant, owner = await live_room(zc_runtime, zc_make_user, zc_make_product)
+    staff = await api_token(zc_client, owner.email)
+    deal = await make_deal(zc_runtime, owner, room.id, variant.id, quantity=3)
+    async with connected(zc_client, room.id) as (guest_ws, _):
+        launched = await zc_client.post(f"/api/v1/live/deals/{deal.id}/launch", headers=staff)
+        assert launched.status_code == 200, launched.text
+        assert (await receive(guest_ws, "deal"))["deal"]["state"] == "countdown"
+        starts = [delay for name, delay, args in scheduled if name == service.START_DEAL_JOB and args == (deal.id,)]
+        assert starts and 9 < starts[0] <= deal.countdown_seconds + 1, scheduled  # at the countdown's end
+        await set_times(zc_runtime, deal.id, starts_in=0.3, ends_in=120)  # (rather than wait the countdown out)
+        assert await service.start_deal(zc_runtime, deal.id)  # the job's work: it waits out what is left
+        update = await receive(guest_ws, "deal")
+        assert (update["deal"]["id"], update["deal"]["state"], update["deal"]["left"]) == (deal.id, "running", 3)
+        await set_times(zc_runtime, deal.id, starts_in=-60, ends_in=-1)
+        assert not await service.start_deal(zc_runtime, deal.id)  # over already: nothing to say
+
+
 async def test_moderators_delete_mute_ban_and_slow_the_chat(zc_client, zc_runtime, zc_make_user, zc_make_product):
     room, _variant, owner = await live_room(zc_runtime, zc_make_user, zc_make_product)
     owner_user_cookie = await session_cookie(zc_client, owner.email)
