@@ -19,8 +19,8 @@
 // The same work as the Python client: a reading viewer parses every frame (JSON) and, for a
 // chat message, takes its send time from the text ("<epoch seconds>|hello from n") and
 // records now - then; a slow viewer completes the handshake and never reads again (its
-// kernel buffer fills, then the server's); a talker sends a chat message every 2.05 s (the
-// room allows one per 2 s) for `seconds`, staggered over the first 2 s, and reads what the
+// kernel buffer fills, then the server's); a talker sends a chat message every `talk_every_ms` (the
+// room allows one per 2 s) for `seconds`, staggered over the first period, and reads what the
 // room sends it (not counted; a refusal, e.g. rate_limited, is counted as an error). Send and receive times are wall-clock milliseconds
 // (performance.timeOrigin + performance.now(), microsecond resolution), so several client
 // processes on the machine agree.
@@ -45,6 +45,7 @@ const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let received = 0;
+let frames = 0; // frames with at least one chat message (a busy room batches several in one)
 let stopping = false;
 const errors = {};
 const countError = (key) => { errors[key] = (errors[key] || 0) + 1; };
@@ -62,7 +63,14 @@ function record(ms) {
 const perMessage = new Map();
 
 function onViewerFrame(event) {
-  const message = JSON.parse(event.data);
+  const data = JSON.parse(event.data);
+  const before = received;
+  if (Array.isArray(data)) data.forEach(onViewerMessage); // a busy room batches messages in one frame
+  else onViewerMessage(data);
+  if (received > before) frames++;
+}
+
+function onViewerMessage(message) {
   if (message.type !== "chat") return;
   const sent = parseFloat(message.text) * 1000; // "<epoch seconds>|..." : parseFloat stops at the "|"
   const now = nowMs();
@@ -124,17 +132,17 @@ function openSlow(url) {
 async function talker(cfg, cookie, n) {
   const onmessage = (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "error") countError(`talker:refused:${message.code}`); // e.g. rate_limited
+    if (!Array.isArray(message) && message.type === "error") countError(`talker:refused:${message.code}`); // e.g. rate_limited
   };
   const ws = await openSocket(cfg.url, cookie ? { Cookie: `zc_session=${cookie}` } : null, onmessage, "talker");
   if (!ws) return 0;
-  await sleep((n * 2000) / Math.max(1, cfg.talker_total)); // spread over the 2 s interval
+  await sleep((n * cfg.talk_every_ms) / Math.max(1, cfg.talker_total)); // spread over one period
   const end = performance.now() + cfg.seconds * 1000;
   let sent = 0;
   while (performance.now() < end && ws.readyState === WebSocket.OPEN) {
     ws.send(JSON.stringify({ type: "chat", text: `${(nowMs() / 1000).toFixed(6)}|hello from ${n}` }));
     sent++;
-    await sleep(2050);
+    await sleep(cfg.talk_every_ms);
   }
   talkerSockets.push(ws);
   return sent;
@@ -170,6 +178,7 @@ async function main() {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const before = received;
+  const framesBefore = frames;
   const talkers = cfg.cookies.map((cookie, k) => talker(cfg, cookie, cfg.talker_base + k));
   Promise.all(talkers).then((counts) => emit({ event: "talkers_done", sent: counts.reduce((a, b) => a + b, 0) }));
 
@@ -180,7 +189,7 @@ async function main() {
   const sparse = {};
   for (let i = 0; i < hist.length; i++) if (hist[i]) sparse[i] = hist[i];
   emit({
-    event: "snapshot", received: received - before, wall_s: (performance.now() - t0) / 1000,
+    event: "snapshot", received: received - before, frames: frames - framesBefore, wall_s: (performance.now() - t0) / 1000,
     cpu_s: (cpu.user + cpu.system) / 1e6, max_rss_kb: process.resourceUsage().maxRSS,
     hist: sparse, fine: FINE, errors, messages: Object.fromEntries(perMessage),
     loop_delay_ms: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
