@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -404,7 +405,9 @@ async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins
     try:
         yield runtime
     finally:
+        began = time.monotonic()
         await runtime.stop()
+        stop_seconds = time.monotonic() - began
         # a connection a stopped job or relay abandoned mid-statement keeps its lock until
         # it is finalized: if the tables cannot be emptied at once, collect it and retry
         # (a full gc costs ~0.2 s, so only when needed; the root cause is connections of
@@ -413,7 +416,8 @@ async def zc_runtime(_zc_migrated: None, zc_settings: Settings, zc_extra_plugins
         try:
             await runtime.search.drop_all()
             await empty_tables(runtime, wait_ms=500)
-        except Exception:  # noqa: BLE001 - locked: sqlite OperationalError, postgres LockNotAvailable
+        except Exception as error:  # noqa: BLE001 - locked: sqlite OperationalError, postgres LockNotAvailable
+            _dump_threads(f"emptying the tables found a lock ({type(error).__name__}) after runtime.stop() took {stop_seconds:.1f} s")
             gc.collect()
             await runtime.search.drop_all()
             await empty_tables(runtime)
@@ -490,6 +494,26 @@ def _dump_tasks(give_up: bool = False) -> None:
             out.close()
     if give_up:
         os._exit(3)
+
+
+def _dump_threads(why: str) -> None:
+    """Where every thread of the process is, to ZHONGCAO_TEST_HANG_LOG (scripts/test.sh
+    prints it at the end): the suite's slowest teardowns (10-20 s, now and then, under
+    load) wait on a lock whose holder is not known yet."""
+    import sys
+    import threading
+    import traceback
+
+    path = os.environ.get("ZHONGCAO_TEST_HANG_LOG")
+    if not path:
+        return
+    names = {t.ident: t.name for t in threading.enumerate()}
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?")
+    with open(path, "a", encoding="utf-8") as out:
+        print(f"\n[zhongcao] pid {os.getpid()} {test}: {why}; the threads:", file=out)
+        for ident, frame in sys._current_frames().items():  # noqa: SLF001 - a diagnostic
+            print(f"-- thread {names.get(ident, ident)}", file=out)
+            traceback.print_stack(frame, file=out)
 
 
 @pytest.fixture

@@ -40,13 +40,15 @@ MOBILE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "
 ARTIFACTS = Path(os.environ.get("ZHONGCAO_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "var" / "test-artifacts") / "browser"
 
 
-PORTAL_JOURNEYS = "test_portal_browser.py"  # run in the PostgreSQL pass: the two passes run side by side, this evens them
+# run in the PostgreSQL pass: the two passes run side by side, these even them out
+PG_PASS_FILES = {"test_portal_browser.py", "test_live_room_browser.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The demo these tests drive is the embedded mode (SQLite) in both passes of
-    scripts/test.sh, so they run once: the storefront's in the SQLite pass, the portal's
-    in the PostgreSQL pass (a single pass, e.g. pytest run by hand on SQLite, runs all)."""
+    scripts/test.sh, so they run once: most in the SQLite pass, PG_PASS_FILES (the
+    portal's journeys, the live room) in the PostgreSQL pass (a single pass, e.g. pytest
+    run by hand on SQLite, runs all)."""
     backend = os.environ.get("ZHONGCAO_TEST_BACKEND")
     both_passes = os.environ.get("ZHONGCAO_TEST_PASSES") == "both"
     here = Path(__file__).parent
@@ -54,11 +56,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = Path(str(item.fspath))
         if path.parent != here:
             continue
-        portal = path.name == PORTAL_JOURNEYS
-        if backend == "postgres" and not portal:
-            item.add_marker(pytest.mark.skip(reason="browser tests drive the embedded (SQLite) demo: the storefront's run in the SQLite pass"))
-        elif backend != "postgres" and portal and both_passes:
-            item.add_marker(pytest.mark.skip(reason="the portal's browser journeys run in the PostgreSQL pass of scripts/test.sh"))
+        pg_pass = path.name in PG_PASS_FILES
+        if backend == "postgres" and not pg_pass:
+            item.add_marker(pytest.mark.skip(reason="browser tests drive the embedded (SQLite) demo: this one runs in the SQLite pass"))
+        elif backend != "postgres" and pg_pass and both_passes:
+            item.add_marker(pytest.mark.skip(reason="browser tests drive the embedded (SQLite) demo: this one runs in the PostgreSQL pass of scripts/test.sh"))
 
 
 def _chromium_path() -> str | None:
