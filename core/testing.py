@@ -216,6 +216,24 @@ def once_per_run(config: pytest.Config, name: str, make: Callable[[], str]) -> t
         return value, True
 
 
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The test files that took longest (setup, call and teardown of all their tests):
+    where the suite's 15-minute budget goes, a file at a time."""
+    if len(_FILE_SECONDS) < 20:
+        return
+    terminalreporter.write_sep("=", "slowest 15 files")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1])[:15]:
+        terminalreporter.write_line(f"{seconds:7.1f}s {path}")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller of a pytest-xdist run drops the seeded demo database its workers
     shared (no worker knows when the others are done with it)."""
