@@ -130,7 +130,7 @@ class Fanout:
         self._ring: deque[bytes] = deque(maxlen=backlog)
         self._head = 0  # how many messages have arrived
         self._flushed = 0  # how many of them the sockets may be sent
-        self._frames: dict[int, str] = {}  # a reader's place -> its frame, for the current flush
+        self._frames: dict[int, str | None] = {}  # a reader's place -> its frame, for the current flush
         self._waiters: list[asyncio.Future[None]] = []
         self._senders: dict[int, asyncio.Task[None]] = {}
         self._last_flush = 0.0
@@ -208,14 +208,18 @@ class Fanout:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _frame(self, place: int) -> str:
-        frame = self._frames.get(place)
-        if frame is None:
-            end = len(self._ring) - (self._head - self._flushed)  # the ring's flushed part ends here
-            behind = min(self._flushed - place, end)  # beyond the ring: the oldest are lost
+    def _frame(self, place: int) -> str | None:
+        """What a reader at `place` is sent now (None: newer messages, not flushed yet,
+        have pushed everything flushed out of the ring; it catches up at the next flush)."""
+        if place in self._frames:
+            return self._frames[place]
+        end = len(self._ring) - (self._head - self._flushed)  # the ring's flushed part ends here
+        behind = min(self._flushed - place, end)  # beyond the ring: the oldest are lost
+        frame = None
+        if behind > 0:
             parts = [p.decode() for p in islice(self._ring, end - behind, end)]
             frame = parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
-            self._frames[place] = frame
+        self._frames[place] = frame
         return frame
 
     async def _deliver(self, send: Callable[[Any], Awaitable[None]], place: int) -> None:
@@ -228,7 +232,8 @@ class Fanout:
                     await waiter
                     continue
                 frame, place = self._frame(place), self._flushed
-                await send({"type": "websocket.send", "text": frame})
+                if frame is not None:
+                    await send({"type": "websocket.send", "text": frame})
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the socket went away: its handler notices and leaves

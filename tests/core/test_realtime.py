@@ -138,3 +138,27 @@ async def test_observe_sees_each_message_once_and_a_broken_socket_only_stops_its
     assert len(fanout) == 0
     await fanout.close()
     assert not plugin._channels.get(CHANNEL)  # unsubscribed
+
+
+async def test_a_reader_behind_a_burst_larger_than_the_ring_catches_up_at_the_next_flush(plugin):
+    """More messages than the ring holds arrive between two flushes while a slow reader is
+    still behind the last flush: nothing it missed is left, so it waits for the next flush
+    (it once broke off for good)."""
+    fanout = realtime.Fanout(plugin, CHANNEL, flush_every=0.2, backlog=3)
+    await fanout.start()
+    slow = Socket()
+    slow.gate = asyncio.Event()
+    fanout.join(slow.send)
+    await published(plugin, 1)  # after a quiet spell: flushed at once; the reader is stuck sending it
+    await asyncio.sleep(0.25)
+    await published(plugin, 2)  # flushed at once again (the window passed)
+    await asyncio.sleep(0.01)
+    await published(plugin, *range(3, 9))  # six within the window: the ring keeps 6, 7, 8
+    await asyncio.sleep(0.01)
+    slow.gate.set()
+    await slow.until(4)
+    assert slow.frames == [[{"n": 1}], [{"n": 6}, {"n": 7}, {"n": 8}]]
+    await published(plugin, 9)
+    await slow.until(5)  # still delivering
+    assert slow.frames[-1] == [{"n": 9}]
+    await fanout.close()
