@@ -17,7 +17,9 @@ pinned, a flash deal on the cream ready to launch):
    by the taps (likes are summed and announced at most once a second);
 6. the deal's countdown ends: every page's card turns running, with its "Grab it"
    button, without a reload;
-7. no page reconnected its socket on the way.
+7. no page reconnected its socket on the way;
+8. the guest's socket drops: her page connects again, fetches the panel afresh, shows the
+   recent chat once, and hears the room again.
 
 Each page records the raw frames of its room socket (an init script wraps WebSocket),
 so the batching is checked on the very socket live.js reads. Screenshots go to the
@@ -56,6 +58,7 @@ RECORD_FRAMES = """(() => {
     constructor(...args) {
       super(...args);
       window.__roomSockets += 1;
+      window.__roomSocket = this;
       this.addEventListener("message", (e) => window.__roomFrames.push(String(e.data)));
     }
   };
@@ -252,3 +255,15 @@ def test_the_live_room_for_guests_and_shoppers(new_page, shot) -> None:  # noqa:
     # nothing went wrong on the way: one socket per page (no reconnects)
     for who, page in everyone.items():
         assert page.evaluate("() => window.__roomSockets") == 1, f"{who}'s page reconnected its room socket"
+
+    # 8. the guest's connection drops: the page connects again by itself, fetches the
+    #    panel afresh (pins and deals may have changed meanwhile), and the recent chat the
+    #    new hello repeats is not shown twice
+    shown = guest.evaluate(CHAT_LINES)
+    with guest.expect_request(re.compile(rf"/live/{room_id}/panel")):
+        guest.evaluate("() => window.__roomSocket.close()")
+    expect()(guest.get_by_test_id("live-like")).to_be_visible()
+    assert guest.evaluate("() => window.__roomSockets") == 2
+    assert guest.evaluate(CHAT_LINES) == shown
+    send_chat(viewers["zhou"], "你回来了 welcome back")
+    expect()(guest.get_by_test_id("live-messages")).to_contain_text("你回来了 welcome back")

@@ -55,11 +55,12 @@
     var likeButton = article.querySelector("[data-testid=live-like]");
     var moderation = document.getElementById("live-moderation");
     var canModerate = article.dataset.canModerate === "1";
-    var socket, refreshTimer, backoff = 1000;
+    var socket, refreshTimer, backoff = 1000, helloSeen = false;
 
     function send(frame) { if (socket && socket.readyState === 1) socket.send(JSON.stringify(frame)); }
 
     function addMessage(m) {
+      if (m.id && messages.querySelector('[data-id="' + m.id + '"]')) return; // a reconnect's hello repeats recent chat
       var li = document.createElement("li");
       li.dataset.id = m.id;
       li.dataset.testid = "live-message";
@@ -98,7 +99,12 @@
 
     function onMessage(m) {
       switch (m.type) {
-        case "hello": (m.history || []).forEach(addMessage); setCount("live-viewers", m.viewers); break;
+        case "hello":
+          (m.history || []).forEach(addMessage);
+          setCount("live-viewers", m.viewers);
+          if (helloSeen) refreshPanel(); // back after a drop: pins and deals may have changed meanwhile
+          helloSeen = true;
+          break;
         case "chat": addMessage(m); break;
         case "deleted": var gone = messages.querySelector('[data-id="' + m.id + '"]'); if (gone) gone.remove(); break;
         case "viewers": setCount("live-viewers", m.count); break;
