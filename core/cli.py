@@ -250,9 +250,15 @@ async def seed(runtime) -> None:  # noqa: ANN001
     for attempt in range(3):
         try:
             async with runtime.db.session() as session:
-                for result in runtime.pm.hook.seed_demo(session=session, runtime=runtime):
-                    if inspect.isawaitable(result):
-                        await result
+                results = runtime.pm.hook.seed_demo(session=session, runtime=runtime)
+                try:
+                    for result in results:
+                        if inspect.isawaitable(result):
+                            await result
+                finally:  # a deadlock part-way: the hooks not reached yet are retried, not left unawaited
+                    for result in results:
+                        if inspect.iscoroutine(result):
+                            result.close()
                 await session.commit()
             break
         except DBAPIError as exc:
