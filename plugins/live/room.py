@@ -192,6 +192,13 @@ class Hub:
             self.rules[room_id] = rules
         return rules
 
+    async def announce_rule(self, runtime: Runtime, room_id: int, message: dict[str, Any]) -> None:
+        """After the commit of a change to the room's chat rules: this process reads them
+        again at its next message (it hears its own announcement only a moment later), the
+        others hear the change."""
+        self.rules.pop(room_id, None)
+        await announce(runtime, room_id, message)
+
     async def may_chat(self, runtime: Runtime, room_id: int, user_id: int, interval_seconds: int) -> bool:
         """Take the viewer's next chat slot in the room, or say she must wait."""
         redis = self.redis(runtime)
@@ -438,8 +445,7 @@ async def _moderate(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int,
             await _error(socket, "bad_frame", f"slow mode is {SLOW_MODE_RANGE[0]}-{SLOW_MODE_RANGE[1]} seconds between messages")
             return
         await service.set_chat_interval(runtime, room_id, seconds)
-        hub.rules.pop(room_id, None)  # this process reads the new rule at once; the others hear it
-        await announce(runtime, room_id, {"type": "slow_mode", "seconds": seconds})
+        await hub.announce_rule(runtime, room_id, {"type": "slow_mode", "seconds": seconds})
         return
     if not isinstance(frame.user_id, int):
         await _error(socket, "bad_frame", f"{frame.type} needs a user_id")
@@ -455,5 +461,4 @@ async def _moderate(socket: WebSocket, runtime: Runtime, hub: Hub, room_id: int,
     if refused:
         await _error(socket, "forbidden", refused)
         return
-    hub.rules.pop(room_id, None)  # this process reads the new rule at once; the others hear it
-    await announce(runtime, room_id, {"type": "muted" if until else "banned", "user_id": frame.user_id, "until": until.isoformat() if until else None})
+    await hub.announce_rule(runtime, room_id, {"type": "muted" if until else "banned", "user_id": frame.user_id, "until": until.isoformat() if until else None})
